@@ -1,1 +1,8 @@
+//! End-to-end tests: the real `sluice` binary, started on free ports, driven over HTTP.
 
+mod harness;
+
+mod errors;
+mod gateway;
+mod resilience;
+mod sdk;

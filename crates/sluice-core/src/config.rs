@@ -24,6 +24,7 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub mock: MockProviderSwitch,
     pub dispatch: DispatchConfig,
+    pub governance: crate::governance::GovernanceConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -390,7 +391,8 @@ impl Config {
         for (name, p) in &self.providers {
             p.validate(name)?;
         }
-        Ok(())
+        self.governance
+            .validate(&|p| self.providers.contains_key(p) || preset_for(p).is_some())
     }
 
     /// The wire format of provider `name`, from its config or its preset.

@@ -5,7 +5,9 @@
 
 pub mod config;
 pub mod failure;
+pub mod governance;
 pub mod model_ref;
+pub mod snapshot;
 pub mod wire;
 
 pub use config::{
@@ -14,3 +16,16 @@ pub use config::{
 };
 pub use failure::FailureClass;
 pub use model_ref::{ModelRef, ModelRefError};
+pub use snapshot::{KeyEntry, ProviderEntry, ProviderLookupError, Snapshot};
+
+// Resilience: key selection, backoff, cooldowns, breakers, headroom, retry budget, fallback
+// plans and the dispatch decision.
+pub mod backoff;
+pub mod breaker;
+pub mod cooldown;
+pub mod dispatch;
+pub mod fallback;
+pub mod headroom;
+pub mod key_health;
+pub mod retry_budget;
+pub mod selection;

@@ -3,55 +3,43 @@
 //! (`message_start`, `content_block_*`, `message_delta`, `message_stop`, `ping`, `error`) →
 //! `chat.completion.chunk`s.
 
-use bytes::Bytes;
-use sluice_core::wire::{ChatCompletionRequest, CompletionRequest};
+mod decode;
+mod encode;
+mod stream_decoder;
+pub(crate) mod wire;
 
-use crate::stream::{ChunkDecoder, StreamItem};
-use crate::{DecodeError, Decoded, EncodeError, Target};
+pub use decode::{decode_chat, decode_chat_with_created, decode_completion};
+pub use encode::{encode_chat, encode_completion};
+pub use stream_decoder::ChatStreamDecoder;
 
-pub fn encode_chat(
-    target: &Target<'_>,
-    req: &ChatCompletionRequest,
-) -> Result<http::Request<Bytes>, EncodeError> {
-    let _ = (target, req);
-    todo!()
-}
+/// The API version Sluice speaks; an operator can override it with `extra_headers`.
+const API_VERSION: &str = "2023-06-01";
 
-pub fn encode_completion(
-    target: &Target<'_>,
-    req: &CompletionRequest,
-) -> Result<http::Request<Bytes>, EncodeError> {
-    let _ = (target, req);
-    todo!()
-}
+/// `max_tokens` is required by Anthropic; used when the client set no ceiling.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-pub fn decode_chat(body: &[u8]) -> Result<Decoded, DecodeError> {
-    let _ = body;
-    todo!()
-}
-
-pub fn decode_completion(body: &[u8]) -> Result<Decoded, DecodeError> {
-    let _ = body;
-    todo!()
-}
-
-pub struct ChatStreamDecoder {}
-
-impl ChatStreamDecoder {
-    pub fn new(model: &str) -> Self {
-        let _ = model;
-        ChatStreamDecoder {}
+/// Anthropic `stop_reason` → OpenAI `finish_reason`.
+pub(crate) fn finish_reason(stop_reason: &str) -> &'static str {
+    match stop_reason {
+        "max_tokens" | "model_context_window_exceeded" => "length",
+        "tool_use" => "tool_calls",
+        "refusal" => "content_filter",
+        // end_turn, stop_sequence, pause_turn
+        _ => "stop",
     }
 }
 
-impl ChunkDecoder for ChatStreamDecoder {
-    fn push(&mut self, bytes: &[u8], out: &mut Vec<StreamItem>) {
-        let _ = (bytes, out);
-        todo!()
+/// OpenAI `finish_reason` → Anthropic `stop_reason`.
+pub(crate) fn stop_reason(finish_reason: &str) -> &'static str {
+    match finish_reason {
+        "length" => "max_tokens",
+        "tool_calls" | "function_call" => "tool_use",
+        "content_filter" => "refusal",
+        _ => "end_turn",
     }
+}
 
-    fn finish(&mut self, out: &mut Vec<StreamItem>) {
-        let _ = out;
-        todo!()
-    }
+/// The canonical id of an Anthropic message: `chatcmpl-msg_...`.
+pub(crate) fn chat_id(message_id: &str) -> String {
+    format!("chatcmpl-{message_id}")
 }

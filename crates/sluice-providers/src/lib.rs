@@ -7,8 +7,10 @@
 pub mod anthropic;
 pub mod error;
 pub mod ingress;
+mod json;
 pub mod openai;
 pub mod ratelimit;
+mod request;
 pub mod sse;
 pub mod stream;
 
@@ -127,5 +129,34 @@ pub fn chat_stream_decoder(kind: ProviderKind, model: &str) -> Box<dyn ChunkDeco
     match kind {
         ProviderKind::Openai => Box::new(openai::ChatStreamDecoder::new()),
         ProviderKind::Anthropic => Box::new(anthropic::ChatStreamDecoder::new(model)),
+    }
+}
+
+/// [`decode_chat`] stamping `created` (Unix seconds) where the upstream format has no such
+/// field (Anthropic).
+pub fn decode_chat_at(
+    kind: ProviderKind,
+    body: &[u8],
+    created_unix: u64,
+) -> Result<Decoded, DecodeError> {
+    match kind {
+        ProviderKind::Openai => openai::decode_passthrough(body),
+        ProviderKind::Anthropic => anthropic::decode_chat_with_created(body, created_unix),
+    }
+}
+
+/// [`chat_stream_decoder`] stamping `created` (Unix seconds) on chunks of upstreams that do
+/// not send it (Anthropic).
+pub fn chat_stream_decoder_at(
+    kind: ProviderKind,
+    model: &str,
+    created_unix: u64,
+) -> Box<dyn ChunkDecoder + Send> {
+    match kind {
+        ProviderKind::Openai => Box::new(openai::ChatStreamDecoder::new()),
+        ProviderKind::Anthropic => Box::new(anthropic::ChatStreamDecoder::with_created(
+            model,
+            created_unix,
+        )),
     }
 }

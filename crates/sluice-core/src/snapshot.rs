@@ -1,0 +1,311 @@
+//! The immutable, lookup-ready form of a [`Config`]: presets applied, `env.VAR` references and
+//! zero-config environment keys resolved, keys indexed. Built once per config change; the data
+//! plane swaps it in atomically and reads it without locks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{
+    Config, ConfigError, DispatchConfig, NetworkConfig, PRESETS, ProviderKind, ServerConfig,
+    preset_for,
+};
+
+/// A resolved configuration, ready for the hot path.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Monotonic version: a data plane ignores a snapshot older than the one it serves.
+    pub version: u64,
+    pub server: ServerConfig,
+    pub dispatch: DispatchConfig,
+    providers: HashMap<String, Arc<ProviderEntry>>,
+    /// Built-in providers that have no key: their name → the env var that would enable them.
+    keyless_presets: HashMap<&'static str, &'static str>,
+}
+
+/// One provider as the dispatch stage sees it.
+#[derive(Debug, Clone)]
+pub struct ProviderEntry {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Without trailing slash.
+    pub base_url: String,
+    pub network: NetworkConfig,
+    pub keys: Vec<KeyEntry>,
+    pub models: Vec<String>,
+}
+
+/// A provider key with its value resolved.
+#[derive(Clone)]
+pub struct KeyEntry {
+    pub name: String,
+    /// `None` for keyless local servers (ollama, vllm) configured without a key.
+    pub value: Option<String>,
+    pub weight: f64,
+    /// Empty: serves every model.
+    pub models: Vec<String>,
+}
+
+impl std::fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("name", &self.name)
+            .field("weight", &self.weight)
+            .field("models", &self.models)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyEntry {
+    pub fn serves(&self, model: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|m| m == model)
+    }
+}
+
+/// Why a provider name cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderLookupError {
+    /// A built-in provider with no key: set this environment variable.
+    MissingKey {
+        provider: String,
+        env_var: &'static str,
+    },
+    Unknown {
+        provider: String,
+    },
+}
+
+impl Snapshot {
+    /// Builds a snapshot. `env` reads environment variables (injected so tests need no process
+    /// environment). Errors name the config field (`providers.openai.keys[0].value`).
+    pub fn build(
+        config: &Config,
+        env: &dyn Fn(&str) -> Option<String>,
+        version: u64,
+    ) -> Result<Snapshot, ConfigError> {
+        config.validate()?;
+        let mut providers = HashMap::new();
+        for (name, pc) in &config.providers {
+            let preset = preset_for(name);
+            let kind = pc
+                .base_provider_type
+                .or(preset.map(|p| p.kind))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        format!("providers.{name}.base_provider_type"),
+                        "required for a custom provider",
+                    )
+                })?;
+            let base_url = pc
+                .network_config
+                .base_url
+                .clone()
+                .or_else(|| preset.and_then(|p| env(p.base_url_env)))
+                .or_else(|| preset.map(|p| p.base_url.to_string()))
+                .unwrap_or_default();
+            let mut keys = Vec::with_capacity(pc.keys.len());
+            for (i, k) in pc.keys.iter().enumerate() {
+                let value = match k.value.env_reference() {
+                    Some(var) => Some(env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
+                        ConfigError::new(
+                            format!("providers.{name}.keys[{i}].value"),
+                            format!("environment variable {var} is not set"),
+                        )
+                    })?),
+                    None => Some(k.value.expose().to_string()),
+                };
+                keys.push(KeyEntry {
+                    name: k.name.clone(),
+                    value,
+                    weight: k.weight,
+                    models: k.models.clone(),
+                });
+            }
+            if keys.is_empty() {
+                if let Some(key) = preset
+                    .and_then(|p| env(p.api_key_env))
+                    .filter(|v| !v.is_empty())
+                {
+                    keys.push(env_key(key));
+                } else if preset.is_some_and(|p| p.key_optional) || preset.is_none() {
+                    // Local servers and custom upstreams may take requests without a key.
+                    keys.push(KeyEntry {
+                        name: "default".into(),
+                        value: None,
+                        weight: 1.0,
+                        models: Vec::new(),
+                    });
+                }
+            }
+            if keys.is_empty() {
+                continue;
+            }
+            providers.insert(
+                name.clone(),
+                Arc::new(ProviderEntry {
+                    name: name.clone(),
+                    kind,
+                    base_url: base_url.trim_end_matches('/').to_string(),
+                    network: pc.network_config.clone(),
+                    keys,
+                    models: pc.models.clone(),
+                }),
+            );
+        }
+        let mut keyless_presets = HashMap::new();
+        for p in PRESETS {
+            if providers.contains_key(p.name) {
+                continue;
+            }
+            match env(p.api_key_env).filter(|v| !v.is_empty()) {
+                Some(key) => {
+                    let base_url = env(p.base_url_env).unwrap_or_else(|| p.base_url.to_string());
+                    providers.insert(
+                        p.name.to_string(),
+                        Arc::new(ProviderEntry {
+                            name: p.name.to_string(),
+                            kind: p.kind,
+                            base_url: base_url.trim_end_matches('/').to_string(),
+                            network: NetworkConfig::default(),
+                            keys: vec![env_key(key)],
+                            models: Vec::new(),
+                        }),
+                    );
+                }
+                None => {
+                    keyless_presets.insert(p.name, p.api_key_env);
+                }
+            }
+        }
+        Ok(Snapshot {
+            version,
+            server: config.server.clone(),
+            dispatch: config.dispatch.clone(),
+            providers,
+            keyless_presets,
+        })
+    }
+
+    /// The provider called `name`, or why it cannot serve.
+    pub fn provider(&self, name: &str) -> Result<&Arc<ProviderEntry>, ProviderLookupError> {
+        if let Some(p) = self.providers.get(name) {
+            return Ok(p);
+        }
+        match self.keyless_presets.get(name) {
+            Some(env_var) => Err(ProviderLookupError::MissingKey {
+                provider: name.to_string(),
+                env_var,
+            }),
+            None => Err(ProviderLookupError::Unknown {
+                provider: name.to_string(),
+            }),
+        }
+    }
+
+    /// All providers that can serve, sorted by name.
+    pub fn providers(&self) -> Vec<&Arc<ProviderEntry>> {
+        let mut v: Vec<_> = self.providers.values().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// The providers whose configured model list names `model` (for bare model names).
+    pub fn providers_listing(&self, model: &str) -> Vec<&Arc<ProviderEntry>> {
+        let mut v: Vec<_> = self
+            .providers
+            .values()
+            .filter(|p| p.models.iter().any(|m| m == model))
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+}
+
+fn env_key(value: String) -> KeyEntry {
+    KeyEntry {
+        name: "env".into(),
+        value: Some(value),
+        weight: 1.0,
+        models: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn openai_api_key_alone_makes_a_working_provider() {
+        let s = Snapshot::build(
+            &Config::default(),
+            &env_of(&[("OPENAI_API_KEY", "sk-x")]),
+            1,
+        )
+        .unwrap();
+        let p = s.provider("openai").unwrap();
+        assert_eq!(p.base_url, "https://api.openai.com/v1");
+        assert_eq!(p.keys[0].value.as_deref(), Some("sk-x"));
+    }
+
+    #[test]
+    fn base_url_env_is_honoured_like_the_sdks() {
+        let s = Snapshot::build(
+            &Config::default(),
+            &env_of(&[
+                ("ANTHROPIC_API_KEY", "k"),
+                ("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/"),
+            ]),
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            s.provider("anthropic").unwrap().base_url,
+            "http://127.0.0.1:9"
+        );
+    }
+
+    #[test]
+    fn keyless_builtin_names_its_env_var() {
+        let s = Snapshot::build(&Config::default(), &env_of(&[]), 1).unwrap();
+        assert_eq!(
+            s.provider("openai").unwrap_err(),
+            ProviderLookupError::MissingKey {
+                provider: "openai".into(),
+                env_var: "OPENAI_API_KEY"
+            }
+        );
+        assert!(matches!(
+            s.provider("nope").unwrap_err(),
+            ProviderLookupError::Unknown { .. }
+        ));
+    }
+
+    #[test]
+    fn missing_env_reference_names_the_key_field() {
+        let cfg: Config = serde_json::from_str(
+            r#"{"providers":{"openai":{"keys":[{"name":"a","value":"env.NOPE_KEY"}]}}}"#,
+        )
+        .unwrap();
+        let e = Snapshot::build(&cfg, &env_of(&[]), 1).unwrap_err();
+        assert_eq!(e.field, "providers.openai.keys[0].value");
+        assert!(e.message.contains("NOPE_KEY"));
+    }
+
+    #[test]
+    fn custom_provider_without_keys_is_keyless() {
+        let cfg: Config = serde_json::from_str(
+            r#"{"providers":{"local":{"base_provider_type":"openai","network_config":{"base_url":"http://h/v1"}}}}"#,
+        )
+        .unwrap();
+        let s = Snapshot::build(&cfg, &env_of(&[]), 1).unwrap();
+        assert_eq!(s.provider("local").unwrap().keys[0].value, None);
+    }
+}

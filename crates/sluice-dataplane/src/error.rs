@@ -1,0 +1,198 @@
+//! Every way a request can fail, with its HTTP status and its body in the client's wire format.
+
+use bytes::Bytes;
+use http::StatusCode;
+use sluice_providers::{UpstreamError, ingress};
+use thiserror::Error;
+
+/// Which wire format the client speaks: errors and responses are rendered in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingress {
+    OpenAi,
+    Anthropic,
+}
+
+#[derive(Debug, Error)]
+pub enum GatewayError {
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        param: Option<String>,
+        code: &'static str,
+    },
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("no route for {method} {path}")]
+    RouteNotFound { method: String, path: String },
+    #[error("provider '{provider}' is not configured; configured providers: {known}")]
+    UnknownProvider { provider: String, known: String },
+    #[error(
+        "provider '{provider}' has no API key: set the environment variable {env_var} (or configure providers.{provider}.keys)"
+    )]
+    MissingApiKey {
+        provider: String,
+        env_var: &'static str,
+    },
+    /// The upstream answered with an error; passed through with its status.
+    #[error("{}", upstream_message(.error, *.attempts))]
+    Upstream {
+        error: Box<UpstreamError>,
+        provider: String,
+        attempts: u32,
+    },
+    #[error("could not reach provider '{provider}': {detail} (after {attempts} attempt(s))")]
+    Unreachable {
+        provider: String,
+        detail: String,
+        attempts: u32,
+    },
+    #[error(
+        "provider '{provider}' did not answer within {timeout_ms} ms (after {attempts} attempt(s))"
+    )]
+    Timeout {
+        provider: String,
+        timeout_ms: u64,
+        attempts: u32,
+    },
+    #[error("provider '{provider}' answered with an invalid body: {detail}")]
+    BadUpstreamBody { provider: String, detail: String },
+}
+
+fn upstream_message(e: &UpstreamError, attempts: u32) -> String {
+    let status = e
+        .status
+        .map(|s| format!(" (status {s})"))
+        .unwrap_or_default();
+    if attempts > 1 {
+        format!(
+            "{}{status}: {} [after {attempts} attempts]",
+            e.provider.as_str(),
+            e.message
+        )
+    } else {
+        format!("{}{status}: {}", e.provider.as_str(), e.message)
+    }
+}
+
+impl GatewayError {
+    pub fn bad_request(message: impl Into<String>, param: Option<&str>) -> Self {
+        GatewayError::BadRequest {
+            message: message.into(),
+            param: param.map(str::to_string),
+            code: "invalid_request",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::BadRequest { .. }
+            | GatewayError::UnknownProvider { .. }
+            | GatewayError::MissingApiKey { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            GatewayError::Upstream { error, .. } => error
+                .status
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .filter(|s| s.is_client_error() || s.is_server_error())
+                .unwrap_or(StatusCode::BAD_GATEWAY),
+            GatewayError::Unreachable { .. } | GatewayError::BadUpstreamBody { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            GatewayError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// OpenAI's `type` for this error.
+    fn openai_type(&self) -> &str {
+        match self {
+            GatewayError::Upstream { error, .. } => {
+                error.error_type.as_deref().unwrap_or(match error.status {
+                    Some(429) => "rate_limit_error",
+                    Some(s) if s < 500 => "invalid_request_error",
+                    _ => "api_error",
+                })
+            }
+            e if e.status().is_client_error() => "invalid_request_error",
+            _ => "api_error",
+        }
+    }
+
+    fn code(&self) -> Option<&str> {
+        match self {
+            GatewayError::BadRequest { code, .. } => Some(code),
+            GatewayError::PayloadTooLarge { .. } => Some("request_too_large"),
+            GatewayError::RouteNotFound { .. } => Some("route_not_found"),
+            GatewayError::UnknownProvider { .. } => Some("unknown_provider"),
+            GatewayError::MissingApiKey { .. } => Some("missing_provider_key"),
+            GatewayError::Upstream { error, .. } => error.code.as_deref(),
+            GatewayError::Unreachable { .. } => Some("upstream_unreachable"),
+            GatewayError::Timeout { .. } => Some("upstream_timeout"),
+            GatewayError::BadUpstreamBody { .. } => Some("bad_upstream_response"),
+        }
+    }
+
+    fn param(&self) -> Option<&str> {
+        match self {
+            GatewayError::BadRequest { param, .. } => param.as_deref(),
+            GatewayError::UnknownProvider { .. } | GatewayError::MissingApiKey { .. } => {
+                Some("model")
+            }
+            GatewayError::Upstream { error, .. } => error.param.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The error body in the client's wire format.
+    pub fn body(&self, ingress: Ingress) -> Bytes {
+        let message = self.to_string();
+        match ingress {
+            Ingress::OpenAi => {
+                ingress::openai::error_body(&message, self.openai_type(), self.code(), self.param())
+            }
+            Ingress::Anthropic => ingress::anthropic::error_body(
+                ingress::anthropic::error_type_for_status(self.status().as_u16()),
+                &message,
+            ),
+        }
+    }
+
+    /// The error as a mid-stream SSE event in the client's wire format.
+    pub fn stream_event(&self, ingress: Ingress) -> Bytes {
+        let message = self.to_string();
+        match ingress {
+            Ingress::OpenAi => {
+                ingress::openai::sse_error(&message, self.openai_type(), self.code())
+            }
+            Ingress::Anthropic => {
+                let mut out = Vec::new();
+                ingress::anthropic::EventEncoder::new("").error(
+                    ingress::anthropic::error_type_for_status(self.status().as_u16()),
+                    &message,
+                    &mut out,
+                );
+                Bytes::from(out)
+            }
+        }
+    }
+
+    /// How many upstream attempts were made, for errors that come from dispatch.
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            GatewayError::Upstream { attempts, .. }
+            | GatewayError::Unreachable { attempts, .. }
+            | GatewayError::Timeout { attempts, .. } => Some(*attempts),
+            _ => None,
+        }
+    }
+
+    /// Upstream `retry-after` to pass on to the client, in whole seconds.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            GatewayError::Upstream { error, .. } => error
+                .rate_limit
+                .retry_after
+                .map(|d| d.as_secs_f64().ceil() as u64),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The request pipeline, one small named stage per step, in the order a request meets them:
+//!
+//! 1. [`ingress`] — read the bounded body, parse into the canonical request.
+//! 2. authenticate — find the caller's virtual key in the snapshot (governance issue; today
+//!    every caller is anonymous and nothing is looked up).
+//! 3. admit — reserve the request against every applicable limit (governance issue).
+//! 4. cache — (cache issue).
+//! 5. [`route`] — the plan: primary `provider/model`, then fallbacks.
+//! 6. [`dispatch`] — attempts with key selection, retries and failover.
+//! 7. [`relay`] — the answer in the client's wire format, streamed as it arrives.
+//! 8. settle / 9. observe — usage and the request record ([`observe`]).
+
+pub mod dispatch;
+pub mod ingress;
+pub mod observe;
+pub mod relay;
+pub mod route;
+
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, Response, StatusCode, header};
+use hyper::body::Incoming;
+
+use crate::Gateway;
+use crate::body::{GatewayBody, error_response, json_response};
+use crate::error::GatewayError;
+use dispatch::{Answer, Served};
+use ingress::{Endpoint, Operation};
+use relay::StreamEncoder;
+
+impl Gateway {
+    /// Serves one inference request end to end.
+    pub(crate) async fn serve_inference(
+        &self,
+        endpoint: Endpoint,
+        req: http::Request<Incoming>,
+    ) -> Response<GatewayBody> {
+        let started = Instant::now();
+        let ingress = endpoint.ingress();
+        // The one config load of this request: everything below reads this runtime.
+        let rt = self.runtime();
+        let content_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let result = async {
+            let body = ingress::read_body(
+                req.into_body(),
+                content_length,
+                rt.snapshot.server.max_body_bytes,
+            )
+            .await?;
+            let op = ingress::parse(endpoint, &body)?;
+            drop(body);
+            let plan = route::plan(&rt, op.model(), op.fallbacks())?;
+            let deadline = started + Duration::from_millis(rt.snapshot.server.request_timeout_ms);
+            let (answer, served) = dispatch::dispatch(self, &op, &plan, deadline).await?;
+            Ok::<_, GatewayError>((op, answer, served))
+        }
+        .await;
+        let (op, answer, served) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                observe::failed(endpoint, &e, started);
+                return error_response(&e, ingress);
+            }
+        };
+        let mut res = match answer {
+            Answer::Full(decoded) => {
+                observe::finished(endpoint, &served, decoded.usage.as_ref(), started);
+                let body = if matches!(op, Operation::Chat(_)) {
+                    relay::render_chat(ingress, decoded.body)
+                } else {
+                    Ok(decoded.body)
+                };
+                match body {
+                    Ok(b) => json_response(StatusCode::OK, b),
+                    Err(detail) => {
+                        let e = GatewayError::BadUpstreamBody {
+                            provider: served.provider.clone(),
+                            detail,
+                        };
+                        return error_response(&e, ingress);
+                    }
+                }
+            }
+            Answer::Stream {
+                first,
+                body,
+                decoder,
+            } => {
+                let encoder = match (&op, ingress) {
+                    (_, crate::error::Ingress::Anthropic) => StreamEncoder::Anthropic(Box::new(
+                        sluice_providers::ingress::anthropic::EventEncoder::new(&served.model),
+                    )),
+                    (Operation::Completion(_), _) => StreamEncoder::OpenAiCompletion,
+                    _ => StreamEncoder::OpenAiChat {
+                        forward_usage: op.wants_stream_usage(),
+                    },
+                };
+                let on_end = observe::stream_end(endpoint, served.clone(), started);
+                sse_response(relay::stream_body(
+                    first,
+                    body,
+                    decoder,
+                    encoder,
+                    served.provider.clone(),
+                    served.idle_timeout,
+                    on_end,
+                ))
+            }
+            Answer::RawStream(body) => {
+                let on_end = observe::stream_end(endpoint, served.clone(), started);
+                sse_response(relay::raw_stream_body(body, served.idle_timeout, on_end))
+            }
+        };
+        served_headers(res.headers_mut(), &served);
+        res
+    }
+}
+
+fn sse_response(body: GatewayBody) -> Response<GatewayBody> {
+    let mut res = Response::new(body);
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+fn served_headers(h: &mut http::HeaderMap, served: &Served) {
+    if let Ok(v) = HeaderValue::from_str(&served.provider) {
+        h.insert("x-sluice-provider", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&served.key) {
+        h.insert("x-sluice-key", v);
+    }
+    h.insert("x-sluice-attempts", HeaderValue::from(served.attempts));
+    h.insert("x-sluice-cache", HeaderValue::from_static("miss"));
+}
