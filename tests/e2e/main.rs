@@ -4,5 +4,6 @@ mod harness;
 
 mod errors;
 mod gateway;
+mod governance;
 mod resilience;
 mod sdk;

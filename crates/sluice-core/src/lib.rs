@@ -3,6 +3,7 @@
 //! No sockets, no async runtime: wire types, configuration, routing, retry policy and failure
 //! classes, all pure functions and state machines that take time as an input.
 
+pub mod catalog;
 pub mod config;
 pub mod failure;
 pub mod governance;
@@ -16,7 +17,10 @@ pub use config::{
 };
 pub use failure::FailureClass;
 pub use model_ref::{ModelRef, ModelRefError};
-pub use snapshot::{KeyEntry, ProviderEntry, ProviderLookupError, Snapshot};
+pub use snapshot::{
+    KeyEntry, ProviderEntry, ProviderLookupError, Snapshot, VersionedConfig, VirtualKeyEntry,
+    hash_credential,
+};
 
 // Resilience: key selection, backoff, cooldowns, breakers, headroom, retry budget, fallback
 // plans and the dispatch decision.

@@ -5,10 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
+
 use crate::config::{
     Config, ConfigError, DispatchConfig, NetworkConfig, PRESETS, ProviderKind, ServerConfig,
     preset_for,
 };
+use crate::governance::VirtualKeyConfig;
 
 /// A resolved configuration, ready for the hot path.
 #[derive(Debug, Clone)]
@@ -20,6 +23,28 @@ pub struct Snapshot {
     providers: HashMap<String, Arc<ProviderEntry>>,
     /// Built-in providers that have no key: their name → the env var that would enable them.
     keyless_presets: HashMap<&'static str, &'static str>,
+    /// Virtual keys by the SHA-256 (hex) of their credential.
+    virtual_keys: HashMap<String, Arc<VirtualKeyEntry>>,
+    /// Whether a request without a (known) virtual key is refused.
+    pub require_virtual_key: bool,
+}
+
+/// A virtual key as authentication and routing see it.
+#[derive(Debug, Clone)]
+pub struct VirtualKeyEntry {
+    pub id: String,
+    pub config: VirtualKeyConfig,
+}
+
+/// SHA-256 (lowercase hex) of a virtual key credential: how credentials are stored and looked up.
+pub fn hash_credential(credential: &str) -> String {
+    let digest = Sha256::digest(credential.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+    }
+    out
 }
 
 /// One provider as the dispatch stage sees it.
@@ -176,12 +201,29 @@ impl Snapshot {
                 }
             }
         }
+        let gov = &config.governance;
+        let virtual_keys: HashMap<String, Arc<VirtualKeyEntry>> = gov
+            .virtual_keys
+            .iter()
+            .map(|(id, vk)| {
+                (
+                    vk.value_hash.to_ascii_lowercase(),
+                    Arc::new(VirtualKeyEntry {
+                        id: id.clone(),
+                        config: vk.clone(),
+                    }),
+                )
+            })
+            .collect();
+        let require_virtual_key = gov.require_virtual_key.unwrap_or(!virtual_keys.is_empty());
         Ok(Snapshot {
             version,
             server: config.server.clone(),
             dispatch: config.dispatch.clone(),
             providers,
             keyless_presets,
+            virtual_keys,
+            require_virtual_key,
         })
     }
 
@@ -199,6 +241,14 @@ impl Snapshot {
                 provider: name.to_string(),
             }),
         }
+    }
+
+    /// The virtual key whose credential is `credential`.
+    pub fn virtual_key(&self, credential: &str) -> Option<&Arc<VirtualKeyEntry>> {
+        if self.virtual_keys.is_empty() {
+            return None;
+        }
+        self.virtual_keys.get(&hash_credential(credential))
     }
 
     /// All providers that can serve, sorted by name.
@@ -300,6 +350,28 @@ mod tests {
     }
 
     #[test]
+    fn credential_hash_is_sha256_hex() {
+        assert_eq!(
+            hash_credential(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn virtual_keys_are_found_by_credential_and_make_keys_required() {
+        let mut cfg = Config::default();
+        cfg.governance.virtual_keys.insert(
+            "vk-prod".into(),
+            serde_json::from_value(serde_json::json!({"value_hash": hash_credential("vk-prod")}))
+                .unwrap(),
+        );
+        let s = Snapshot::build(&cfg, &env_of(&[]), 1).unwrap();
+        assert!(s.require_virtual_key);
+        assert_eq!(s.virtual_key("vk-prod").unwrap().id, "vk-prod");
+        assert!(s.virtual_key("vk-other").is_none());
+    }
+
+    #[test]
     fn custom_provider_without_keys_is_keyless() {
         let cfg: Config = serde_json::from_str(
             r#"{"providers":{"local":{"base_provider_type":"openai","network_config":{"base_url":"http://h/v1"}}}}"#,
@@ -308,4 +380,12 @@ mod tests {
         let s = Snapshot::build(&cfg, &env_of(&[]), 1).unwrap();
         assert_eq!(s.provider("local").unwrap().keys[0].value, None);
     }
+}
+
+/// A config with the control plane's version number: what the control plane publishes after
+/// each committed change and streams to data planes, which build a [`Snapshot`] from it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VersionedConfig {
+    pub version: u64,
+    pub config: Config,
 }

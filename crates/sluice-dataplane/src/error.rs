@@ -20,6 +20,10 @@ pub enum GatewayError {
         param: Option<String>,
         code: &'static str,
     },
+    #[error("{message}")]
+    Unauthorized { message: String },
+    #[error("{message}")]
+    Forbidden { message: String, code: &'static str },
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("no route for {method} {path}")]
@@ -88,6 +92,8 @@ impl GatewayError {
             GatewayError::BadRequest { .. }
             | GatewayError::UnknownProvider { .. }
             | GatewayError::MissingApiKey { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            GatewayError::Forbidden { .. } => StatusCode::FORBIDDEN,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             GatewayError::Upstream { error, .. } => error
@@ -112,6 +118,8 @@ impl GatewayError {
                     _ => "api_error",
                 })
             }
+            GatewayError::Unauthorized { .. } => "authentication_error",
+            GatewayError::Forbidden { .. } => "permission_error",
             e if e.status().is_client_error() => "invalid_request_error",
             _ => "api_error",
         }
@@ -120,6 +128,8 @@ impl GatewayError {
     fn code(&self) -> Option<&str> {
         match self {
             GatewayError::BadRequest { code, .. } => Some(code),
+            GatewayError::Unauthorized { .. } => Some("invalid_api_key"),
+            GatewayError::Forbidden { code, .. } => Some(code),
             GatewayError::PayloadTooLarge { .. } => Some("request_too_large"),
             GatewayError::RouteNotFound { .. } => Some("route_not_found"),
             GatewayError::UnknownProvider { .. } => Some("unknown_provider"),

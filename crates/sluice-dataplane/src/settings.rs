@@ -22,10 +22,25 @@ pub enum SettingsError {
 /// variables such as `SLUICE_SERVER__MAX_BODY_BYTES=1048576` (a double underscore separates
 /// nesting levels; single-level `SLUICE_*` variables are command-line flags, not config).
 pub fn load(file: Option<&Path>) -> Result<Config, SettingsError> {
-    load_with_env(file, Env::prefixed("SLUICE_"))
+    let config = load_unvalidated(file)?;
+    config.validate()?;
+    Ok(config)
 }
 
+/// [`load`] without the final [`Config::validate`], for callers that add to the config first
+/// (`sluice serve` adds its built-in mock provider, which keys may reference) and validate after.
+pub fn load_unvalidated(file: Option<&Path>) -> Result<Config, SettingsError> {
+    parse_with_env(file, Env::prefixed("SLUICE_"))
+}
+
+#[cfg(test)]
 fn load_with_env(file: Option<&Path>, env: Env) -> Result<Config, SettingsError> {
+    let config = parse_with_env(file, env)?;
+    config.validate()?;
+    Ok(config)
+}
+
+fn parse_with_env(file: Option<&Path>, env: Env) -> Result<Config, SettingsError> {
     let mut figment = Figment::from(Serialized::defaults(Config::default()));
     if let Some(path) = file {
         if !path.exists() {
@@ -43,7 +58,6 @@ fn load_with_env(file: Option<&Path>, env: Env) -> Result<Config, SettingsError>
                 .join("; "),
         )
     })?;
-    config.validate()?;
     Ok(config)
 }
 

@@ -77,7 +77,7 @@ fn main() -> Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let mut config = settings::load(args.config.as_deref())?;
+    let mut config = settings::load_unvalidated(args.config.as_deref())?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("could not create data dir {}", args.data_dir.display()))?;
     let _mock = if config.mock.enabled && !config.providers.contains_key("mock") {

@@ -1,8 +1,7 @@
 //! The request pipeline, one small named stage per step, in the order a request meets them:
 //!
 //! 1. [`ingress`] — read the bounded body, parse into the canonical request.
-//! 2. authenticate — find the caller's virtual key in the snapshot (governance issue; today
-//!    every caller is anonymous and nothing is looked up).
+//! 2. [`authenticate`] — find the caller's virtual key in the snapshot by credential hash.
 //! 3. admit — reserve the request against every applicable limit (governance issue).
 //! 4. cache — (cache issue).
 //! 5. [`route`] — the plan: primary `provider/model`, then fallbacks.
@@ -10,6 +9,7 @@
 //! 7. [`relay`] — the answer in the client's wire format, streamed as it arrives.
 //! 8. settle / 9. observe — usage and the request record ([`observe`]).
 
+pub mod authenticate;
 pub mod dispatch;
 pub mod ingress;
 pub mod observe;
@@ -45,6 +45,7 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let result = async {
+            let principal = authenticate::authenticate(&rt, req.headers())?;
             let body = ingress::read_body(
                 req.into_body(),
                 content_length,
@@ -53,7 +54,7 @@ impl Gateway {
             .await?;
             let op = ingress::parse(endpoint, &body)?;
             drop(body);
-            let plan = route::plan(&rt, op.model(), op.fallbacks())?;
+            let plan = route::plan(&rt, &principal, op.model(), op.fallbacks())?;
             let deadline = started + Duration::from_millis(rt.snapshot.server.request_timeout_ms);
             let (answer, served) = dispatch::dispatch(self, &op, &plan, deadline).await?;
             Ok::<_, GatewayError>((op, answer, served))
