@@ -31,14 +31,22 @@ async fn virtual_keys_authenticate_and_route_bare_models() {
     assert_eq!(r.status, 401, "{}", r.text());
     assert_eq!(r.json()["error"]["type"], "authentication_error");
 
-    let r = c.post_json(&url, &body, &[("authorization", "Bearer vk-unknown")]).await;
+    let r = c
+        .post_json(&url, &body, &[("authorization", "Bearer vk-unknown")])
+        .await;
     assert_eq!(r.status, 401);
 
-    let r = c.post_json(&url, &body, &[("authorization", "Bearer vk-off")]).await;
+    let r = c
+        .post_json(&url, &body, &[("authorization", "Bearer vk-off")])
+        .await;
     assert_eq!(r.status, 403);
 
     for header in ["authorization", "x-api-key", "x-sluice-vk"] {
-        let value = if header == "authorization" { "Bearer vk-prod" } else { "vk-prod" };
+        let value = if header == "authorization" {
+            "Bearer vk-prod"
+        } else {
+            "vk-prod"
+        };
         let r = c.post_json(&url, &body, &[(header, value)]).await;
         assert_eq!(r.status, 200, "{header}: {}", r.text());
         assert_eq!(r.header("x-sluice-provider"), Some("mock"));
@@ -64,12 +72,20 @@ async fn anthropic_ingress_authenticates_with_x_api_key() {
     });
     let c = HttpClient::new();
     let r = c
-        .post_json(&gw.url("/anthropic/v1/messages"), &body, &[("x-api-key", "nope")])
+        .post_json(
+            &gw.url("/anthropic/v1/messages"),
+            &body,
+            &[("x-api-key", "nope")],
+        )
         .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"]["type"], "authentication_error");
     let r = c
-        .post_json(&gw.url("/anthropic/v1/messages"), &body, &[("x-api-key", "vk-prod")])
+        .post_json(
+            &gw.url("/anthropic/v1/messages"),
+            &body,
+            &[("x-api-key", "vk-prod")],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }

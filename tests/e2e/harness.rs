@@ -241,3 +241,151 @@ impl HttpClient {
 pub fn chat(model: &str, text: &str) -> serde_json::Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]})
 }
+
+/// Flag twins of the split deployment that would change what a test means.
+const SCRUBBED_SPLIT: &[&str] = &[
+    "SLUICE_DATABASE_URL",
+    "SLUICE_GRPC_LISTEN",
+    "SLUICE_ADMIN_TOKEN",
+    "SLUICE_ENCRYPTION_KEY",
+    "SLUICE_CONTROLPLANE",
+    "SLUICE_DATAPLANE_ID",
+];
+
+fn split_command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = command(args, &[]);
+    for k in SCRUBBED_SPLIT {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Waits until every address accepts TCP connections (for servers without `/health`).
+async fn wait_listening(mut child: Child, addrs: &[SocketAddr], what: &str) -> Child {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited during start-up with {status}");
+        }
+        let mut all = true;
+        for a in addrs {
+            all &= tokio::net::TcpStream::connect(a).await.is_ok();
+        }
+        if all {
+            return child;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not listen on {addrs:?} within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// `sluice controlplane` on the given addresses (fixed by the caller so a restart keeps them),
+/// with its data dir owned by the caller. `addr` of the result is the REST address.
+pub async fn start_controlplane(
+    database_url: &str,
+    listen: SocketAddr,
+    grpc_listen: SocketAddr,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Proc {
+    let (listen_s, grpc_s) = (listen.to_string(), grpc_listen.to_string());
+    let args = [
+        "controlplane",
+        "--database-url",
+        database_url,
+        "--listen",
+        listen_s.as_str(),
+        "--grpc-listen",
+        grpc_s.as_str(),
+        "--data-dir",
+        data_dir.to_str().expect("utf-8 path"),
+    ];
+    let child = split_command(&args, env)
+        .spawn()
+        .expect("spawn sluice controlplane");
+    let child = wait_listening(child, &[listen, grpc_listen], "sluice controlplane").await;
+    Proc {
+        child,
+        addr: listen,
+        _dir: None,
+    }
+}
+
+/// `sluice dataplane --controlplane <url>` on `listen`, with its data dir owned by the caller.
+pub async fn start_dataplane(
+    controlplane: &str,
+    listen: SocketAddr,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Proc {
+    let listen_s = listen.to_string();
+    let args = [
+        "dataplane",
+        "--controlplane",
+        controlplane,
+        "--listen",
+        listen_s.as_str(),
+        "--data-dir",
+        data_dir.to_str().expect("utf-8 path"),
+    ];
+    let child = split_command(&args, env)
+        .spawn()
+        .expect("spawn sluice dataplane");
+    wait_healthy(child, listen, None).await
+}
+
+/// `sluice serve` on `listen` with a caller-owned data dir (so a restart finds its store).
+pub async fn start_serve_in(
+    data_dir: &std::path::Path,
+    listen: SocketAddr,
+    config: &str,
+    env: &[(&str, &str)],
+) -> Proc {
+    let cfg = data_dir.join("sluice.toml");
+    std::fs::write(&cfg, config).expect("write config");
+    let listen_s = listen.to_string();
+    let data = data_dir.join("data");
+    let args = [
+        "serve",
+        "--listen",
+        listen_s.as_str(),
+        "--config",
+        cfg.to_str().expect("utf-8 path"),
+        "--data-dir",
+        data.to_str().expect("utf-8 path"),
+    ];
+    let child = split_command(&args, env)
+        .spawn()
+        .expect("spawn sluice serve");
+    // A server on 0.0.0.0 is reached through loopback.
+    let reach = if listen.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], listen.port()))
+    } else {
+        listen
+    };
+    wait_healthy(child, reach, None).await
+}
+
+/// Polls `check` every 20 ms until it holds or `within` has passed; returns how long it took.
+pub async fn within<F, Fut>(within: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        if start.elapsed() > within {
+            panic!("{what}: not within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

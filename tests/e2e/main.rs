@@ -5,5 +5,7 @@ mod harness;
 mod errors;
 mod gateway;
 mod governance;
+mod observability;
 mod resilience;
 mod sdk;
+mod split;

@@ -33,3 +33,8 @@ pub mod headroom;
 pub mod key_health;
 pub mod retry_budget;
 pub mod selection;
+
+// Governance: limits and budgets (admit and settle), pricing, token estimation.
+pub mod limits;
+pub mod pricing;
+pub mod tokens;

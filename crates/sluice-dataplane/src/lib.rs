@@ -2,7 +2,7 @@
 //! (`pipeline`), reading configuration from one atomically swapped [`Runtime`].
 //!
 //! ```no_run
-//! # async fn demo() -> anyhow::Result<()> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use sluice_dataplane::{Gateway, serve};
 //! let config = sluice_dataplane::settings::load(None)?;
 //! let snapshot = sluice_core::Snapshot::build(&config, &|k| std::env::var(k).ok(), 1)?;
@@ -13,8 +13,10 @@
 //! ```
 
 pub mod body;
+pub mod config_source;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod pipeline;
 pub mod router;
 pub mod runtime;
@@ -24,22 +26,39 @@ pub mod settings;
 pub mod upstream;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
-use sluice_core::Snapshot;
+use sluice_core::{Config, Snapshot};
 
 pub use runtime::Runtime;
-pub use server::serve;
+pub use server::{serve, serve_with};
 
 /// The data plane's shared state: the current runtime and the upstream pools.
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     pools: upstream::UpstreamPools,
     retry_budget: health::RetryBudgetState,
+    /// False until the first config is installed: a data plane that starts with neither a
+    /// reachable control plane nor a persisted config must not look ready to a load balancer.
+    ready: AtomicBool,
 }
 
 impl Gateway {
     pub fn new(snapshot: Snapshot) -> Arc<Gateway> {
+        Self::with_readiness(snapshot, true)
+    }
+
+    /// A gateway that has no config yet: `/ready` and the inference routes answer 503 until
+    /// the first [`Gateway::install`].
+    pub fn waiting_for_config() -> Arc<Gateway> {
+        let empty =
+            Snapshot::build(&Config::default(), &|_| None, 0).expect("the default config is valid");
+        Self::with_readiness(empty, false)
+    }
+
+    fn with_readiness(snapshot: Snapshot, ready: bool) -> Arc<Gateway> {
+        metrics::install();
         let pools = upstream::UpstreamPools::default();
         let retry_budget = health::RetryBudgetState::new(&snapshot.dispatch);
         let runtime = Runtime::build(snapshot, &pools, None);
@@ -47,7 +66,13 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             pools,
             retry_budget,
+            ready: AtomicBool::new(ready),
         })
+    }
+
+    /// Whether a config has been installed (what `/ready` reports).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
     }
 
     /// The current runtime: one atomic load; never blocks a writer or a reader.
@@ -62,8 +87,20 @@ impl Gateway {
         if snapshot.version < current.snapshot.version {
             return false;
         }
+        self.swap_in(snapshot);
+        true
+    }
+
+    /// Swaps in `snapshot` even if its version is older: for a config source whose authority
+    /// went back in versions (a control plane whose store was restored or recreated).
+    pub fn replace(&self, snapshot: Snapshot) {
+        self.swap_in(snapshot);
+    }
+
+    fn swap_in(&self, snapshot: Snapshot) {
+        let current = self.runtime.load();
         let next = Runtime::build(snapshot, &self.pools, Some(&current));
         self.runtime.store(Arc::new(next));
-        true
+        self.ready.store(true, Ordering::Release);
     }
 }

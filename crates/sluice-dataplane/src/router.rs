@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{Method, Response, StatusCode};
 use hyper::body::Incoming;
 use sluice_core::wire::{ModelEntry, ModelList};
+use sluice_providers::ingress;
 
 use crate::Gateway;
 use crate::body::{GatewayBody, error_response, json_response};
@@ -26,10 +27,17 @@ pub async fn route(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response<G
         if req.method() != Method::POST {
             return method_not_allowed(endpoint.ingress(), req.method());
         }
+        if !gw.is_ready() {
+            return not_ready(endpoint.ingress());
+        }
         return gw.serve_inference(endpoint, req).await;
     }
     match (req.method(), path) {
         (&Method::GET, "/health") => json_response(StatusCode::OK, r#"{"status":"ok"}"#),
+        (&Method::GET, "/ready") if !gw.is_ready() => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"waiting for config"}"#,
+        ),
         (&Method::GET, "/ready") => {
             let v = gw.runtime().snapshot.version;
             json_response(
@@ -38,6 +46,14 @@ pub async fn route(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response<G
             )
         }
         (&Method::GET, "/v1/models" | "/models") => models(&gw),
+        (&Method::GET, "/metrics") => {
+            let mut res = Response::new(crate::body::full(crate::metrics::render()));
+            res.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            res
+        }
         _ => {
             let ingress = if path.starts_with("/anthropic/") {
                 Ingress::Anthropic
@@ -64,6 +80,24 @@ fn method_not_allowed(ingress: Ingress, method: &Method) -> Response<GatewayBody
     *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     res.headers_mut()
         .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+    res
+}
+
+/// A data plane that has no config yet (control plane not reached, nothing persisted) cannot
+/// route anything; 503 tells clients and load balancers to try another replica.
+fn not_ready(ingress: Ingress) -> Response<GatewayBody> {
+    const MESSAGE: &str = "this data plane has no configuration yet (the control plane has not been reached); try again shortly";
+    let body = match ingress {
+        Ingress::OpenAi => {
+            ingress::openai::error_body(MESSAGE, "api_error", Some("config_not_loaded"), None)
+        }
+        Ingress::Anthropic => ingress::anthropic::error_body("api_error", MESSAGE),
+    };
+    let mut res = json_response(StatusCode::SERVICE_UNAVAILABLE, body);
+    res.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
     res
 }
 

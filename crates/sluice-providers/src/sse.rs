@@ -55,6 +55,10 @@ impl SseParser {
 
     /// Feeds bytes; appends each completed event to `out`.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+        // An empty read says nothing about a CR pending from the last push: keep it.
+        if bytes.is_empty() {
+            return;
+        }
         let mut rest = bytes;
         if mem::take(&mut self.pending_cr) && rest.first() == Some(&b'\n') {
             rest = &rest[1..];

@@ -49,6 +49,10 @@ pub struct Served {
     pub model: String,
     pub attempts: u32,
     pub idle_timeout: Duration,
+    /// Time spent waiting on upstreams (all attempts, to headers and body or first chunk).
+    pub upstream: Duration,
+    /// Time spent in retry backoff and cooldown waits.
+    pub waited: Duration,
 }
 
 /// Runs the plan until a target answers or all have failed.
@@ -64,6 +68,8 @@ pub async fn dispatch(
 ) -> Result<(Answer, Served), GatewayError> {
     let mut attempts = 0u32;
     let mut best: Option<GatewayError> = None;
+    let mut upstream = Duration::ZERO;
+    let mut waited = Duration::ZERO;
     gw.retry_budget.record_request(Instant::now());
     for (ti, target) in plan.iter().enumerate() {
         let is_last_target = ti + 1 == plan.len();
@@ -96,21 +102,30 @@ pub async fn dispatch(
                     Some(w) if can_wait => {
                         attempt_on_target += 1;
                         tokio::time::sleep(w).await;
+                        waited += w;
                         continue;
                     }
-                    _ => break,
+                    _ => {
+                        note_failover(prt, is_last_target);
+                        break;
+                    }
                 }
             };
             tried.push(key_idx);
             attempts += 1;
             attempt_on_target += 1;
             let key = &prt.keys[key_idx];
+            let sent = Instant::now();
             let outcome = attempt(op, prt, key_idx, &target.model, deadline).await;
             let now = Instant::now();
+            upstream += now - sent;
+            let key_name = &prt.entry.keys[key_idx].name;
             let err = match outcome {
                 Ok((answer, limits)) => {
                     key.on_success(now, key_permit, &limits);
                     prt.health.on_success(now, provider_permit);
+                    metrics::counter!("sluice_upstream_attempts_total", "provider" => prt.entry.name.clone(), "key" => key_name.clone(), "outcome" => "ok").increment(1);
+                    metrics::gauge!("sluice_key_available", "provider" => prt.entry.name.clone(), "key" => key_name.clone()).set(1.0);
                     return Ok((
                         answer,
                         Served {
@@ -120,6 +135,8 @@ pub async fn dispatch(
                             model: target.model.clone(),
                             attempts,
                             idle_timeout: Duration::from_millis(net.timeout_ms),
+                            upstream,
+                            waited,
                         },
                     ));
                 }
@@ -134,6 +151,14 @@ pub async fn dispatch(
             }
             let cooldown = key.on_failure(now, key_permit, class, err.limits());
             prt.health.on_failure(now, provider_permit, class);
+            let (pname, kname) = (prt.entry.name.clone(), key_name.clone());
+            metrics::counter!("sluice_upstream_attempts_total", "provider" => pname.clone(), "key" => kname.clone(), "outcome" => class.as_str()).increment(1);
+            if class == FailureClass::RateLimited {
+                metrics::counter!("sluice_key_cooldowns_total", "provider" => pname.clone(), "key" => kname.clone()).increment(1);
+            }
+            let ready = key.availability(now).is_ready();
+            metrics::gauge!("sluice_key_available", "provider" => pname, "key" => kname)
+                .set(if ready { 1.0 } else { 0.0 });
             if matches!(class, FailureClass::Credential | FailureClass::Quota) {
                 tracing::warn!(
                     provider = %prt.entry.name,
@@ -174,10 +199,19 @@ pub async fn dispatch(
             match next {
                 Next::RetrySameKey { after } => {
                     tried.retain(|&i| i != key_idx);
+                    note_retry(prt);
                     sleep_nonzero(after).await;
+                    waited += after;
                 }
-                Next::RetryOtherKey { after } => sleep_nonzero(after).await,
-                Next::FailOver => break,
+                Next::RetryOtherKey { after } => {
+                    note_retry(prt);
+                    sleep_nonzero(after).await;
+                    waited += after;
+                }
+                Next::FailOver => {
+                    note_failover(prt, is_last_target);
+                    break;
+                }
                 Next::GiveUp => return Err(with_attempts(best.expect("just ranked"), attempts)),
             }
         }
@@ -193,6 +227,17 @@ pub async fn dispatch(
         }),
         attempts,
     ))
+}
+
+fn note_retry(prt: &ProviderRuntime) {
+    metrics::counter!("sluice_retries_total", "provider" => prt.entry.name.clone()).increment(1);
+}
+
+fn note_failover(prt: &ProviderRuntime, is_last_target: bool) {
+    if !is_last_target {
+        metrics::counter!("sluice_failovers_total", "provider" => prt.entry.name.clone())
+            .increment(1);
+    }
 }
 
 async fn sleep_nonzero(d: Duration) {

@@ -36,6 +36,7 @@ impl Gateway {
         req: http::Request<Incoming>,
     ) -> Response<GatewayBody> {
         let started = Instant::now();
+        let _in_flight = observe::InFlight::request();
         let ingress = endpoint.ingress();
         // The one config load of this request: everything below reads this runtime.
         let rt = self.runtime();
@@ -100,6 +101,7 @@ impl Gateway {
                         forward_usage: op.wants_stream_usage(),
                     },
                 };
+                observe::stream_started(endpoint, &served, started);
                 let on_end = observe::stream_end(endpoint, served.clone(), started);
                 sse_response(relay::stream_body(
                     first,
@@ -112,6 +114,7 @@ impl Gateway {
                 ))
             }
             Answer::RawStream(body) => {
+                observe::stream_started(endpoint, &served, started);
                 let on_end = observe::stream_end(endpoint, served.clone(), started);
                 sse_response(relay::raw_stream_body(body, served.idle_timeout, on_end))
             }

@@ -11,7 +11,58 @@ use super::ingress::Endpoint;
 use super::relay::{OnStreamEnd, StreamOutcome};
 use crate::error::GatewayError;
 
+/// Tracks one in-flight request (or stream) in a gauge for as long as it lives.
+pub struct InFlight(&'static str);
+
+impl InFlight {
+    pub fn request() -> Self {
+        metrics::gauge!("sluice_active_requests").increment(1.0);
+        InFlight("sluice_active_requests")
+    }
+
+    pub fn stream() -> Self {
+        metrics::gauge!("sluice_active_streams").increment(1.0);
+        InFlight("sluice_active_streams")
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(self.0).decrement(1.0);
+    }
+}
+
+fn record_served(endpoint: Endpoint, served: &Served, usage: Option<&Usage>, started: Instant) {
+    let route = endpoint.as_str();
+    let elapsed = started.elapsed();
+    metrics::counter!("sluice_requests_total", "route" => route, "status" => "200", "provider" => served.provider.clone()).increment(1);
+    metrics::histogram!("sluice_request_duration_seconds", "route" => route).record(elapsed);
+    metrics::histogram!("sluice_upstream_duration_seconds", "provider" => served.provider.clone())
+        .record(served.upstream);
+    let overhead = elapsed.saturating_sub(served.upstream + served.waited);
+    metrics::histogram!("sluice_gateway_overhead_seconds", "route" => route).record(overhead);
+    metrics::counter!("sluice_cache_requests_total", "outcome" => "miss").increment(1);
+    record_tokens(&served.provider, usage);
+}
+
+fn record_tokens(provider: &str, usage: Option<&Usage>) {
+    if let Some(u) = usage {
+        metrics::counter!("sluice_tokens_total", "provider" => provider.to_string(), "direction" => "input")
+            .increment(u.prompt_tokens);
+        metrics::counter!("sluice_tokens_total", "provider" => provider.to_string(), "direction" => "output")
+            .increment(u.completion_tokens);
+    }
+}
+
+/// A stream's first chunk is on its way to the client.
+pub fn stream_started(endpoint: Endpoint, served: &Served, started: Instant) {
+    record_served(endpoint, served, None, started);
+    metrics::histogram!("sluice_time_to_first_token_seconds", "provider" => served.provider.clone())
+        .record(started.elapsed());
+}
+
 pub fn finished(endpoint: Endpoint, served: &Served, usage: Option<&Usage>, started: Instant) {
+    record_served(endpoint, served, usage, started);
     tracing::debug!(
         target: "sluice::request",
         route = endpoint.as_str(),
@@ -27,6 +78,8 @@ pub fn finished(endpoint: Endpoint, served: &Served, usage: Option<&Usage>, star
 }
 
 pub fn failed(endpoint: Endpoint, err: &GatewayError, started: Instant) {
+    let status = err.status();
+    metrics::counter!("sluice_requests_total", "route" => endpoint.as_str(), "status" => status.as_str().to_string(), "provider" => "").increment(1);
     tracing::debug!(
         target: "sluice::request",
         route = endpoint.as_str(),
@@ -37,7 +90,10 @@ pub fn failed(endpoint: Endpoint, err: &GatewayError, started: Instant) {
 }
 
 pub fn stream_end(endpoint: Endpoint, served: Served, started: Instant) -> OnStreamEnd {
+    let active = InFlight::stream();
     Box::new(move |outcome: StreamOutcome| {
+        drop(active);
+        record_tokens(&served.provider, outcome.usage.as_ref());
         tracing::debug!(
             target: "sluice::request",
             route = endpoint.as_str(),

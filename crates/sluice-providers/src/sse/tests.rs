@@ -58,6 +58,12 @@ fn crlf_cr_and_lf_line_endings_are_equivalent() {
 }
 
 #[test]
+fn empty_push_between_cr_and_lf_keeps_them_one_line_ending() {
+    let (events, _) = parse_split(b"event: a\r\ndata: x\r\n\r\n", &[9, 9]);
+    assert_eq!(events, vec![ev(Some("a"), "x")]);
+}
+
+#[test]
 fn crlf_split_between_cr_and_lf_is_one_line_ending() {
     let (out, partial) = parse_split(b"data: a\r\n\r\n", &[8, 9, 10]);
     assert_eq!(out, vec![ev(None, "a")]);

@@ -1,0 +1,105 @@
+//! Prometheus metrics: one process-wide recorder from the `metrics` crate, rendered as text by
+//! `GET /metrics`. Every label here has a bounded set of values (routes, statuses, configured
+//! provider and key names, failure classes); request ids and raw client strings never become
+//! labels. The series are documented in docs/observability.md.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Latency buckets in seconds, from 100 µs (the gateway's own overhead) to 2 minutes (long
+/// generations).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// Installs the recorder once per process. Returns `false` if another recorder was already
+/// installed (metrics then go to that one and `/metrics` renders nothing).
+pub fn install() -> bool {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .ok()?;
+            let handle = builder.install_recorder().ok()?;
+            describe();
+            let upkeep = handle.clone();
+            // Histograms keep raw samples until upkeep folds them into buckets; without it
+            // memory grows with traffic when nobody scrapes.
+            std::thread::Builder::new()
+                .name("sluice-metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                })
+                .ok()?;
+            Some(handle)
+        })
+        .is_some()
+}
+
+/// The Prometheus text exposition of every series.
+pub fn render() -> String {
+    HANDLE
+        .get()
+        .and_then(Option::as_ref)
+        .map(PrometheusHandle::render)
+        .unwrap_or_default()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "sluice_requests_total",
+        "Client requests by route, status, provider"
+    );
+    describe_counter!(
+        "sluice_upstream_attempts_total",
+        "Upstream attempts by provider, key and outcome (ok or failure class)"
+    );
+    describe_counter!(
+        "sluice_retries_total",
+        "Retries after a failed attempt, by provider"
+    );
+    describe_counter!(
+        "sluice_failovers_total",
+        "Fail-overs to the next target, by provider left"
+    );
+    describe_counter!(
+        "sluice_key_cooldowns_total",
+        "Keys put into cooldown after a 429"
+    );
+    describe_gauge!(
+        "sluice_key_available",
+        "1 when a key is in rotation (not cooling, not disabled, breaker not open), else 0"
+    );
+    describe_counter!(
+        "sluice_tokens_total",
+        "Tokens by provider and direction (input, output)"
+    );
+    describe_counter!("sluice_cache_requests_total", "Cache lookups by outcome");
+    describe_gauge!("sluice_active_requests", "Requests in flight");
+    describe_gauge!("sluice_active_streams", "Streams being relayed");
+    describe_histogram!(
+        "sluice_request_duration_seconds",
+        "Wall time of a request as the client sees it (to the last byte for non-streaming, to the first byte for streams)"
+    );
+    describe_histogram!(
+        "sluice_upstream_duration_seconds",
+        "Time waiting on the upstream per successful request"
+    );
+    describe_histogram!(
+        "sluice_time_to_first_token_seconds",
+        "Streams: time from the request to the first chunk sent to the client"
+    );
+    describe_histogram!(
+        "sluice_gateway_overhead_seconds",
+        "The gateway's own time: wall time minus upstream waiting and retry backoff"
+    );
+}

@@ -1,0 +1,99 @@
+//! `sluice serve`: both planes in one process. The control plane keeps the config in SQLite
+//! under the data dir (seeded from the config file on first start) and answers `/api/*`; the
+//! data plane answers everything else on the same listener. Config changes reach the gateway
+//! through the control plane's watch channel in-process (no gRPC).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use http_body_util::Either;
+use sluice_controlplane::ControlPlane;
+use sluice_dataplane::config_source::{self, process_env};
+use sluice_dataplane::{Gateway, settings};
+use tower::ServiceExt;
+
+use crate::admin::{AdminAccess, is_admin_path};
+use crate::{Shutdown, builtin_mock, encryption_key, log_providers};
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// TOML config file: seeds the store on first start (see docs/deployment.md).
+    #[arg(long, env = "SLUICE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where `sluice serve` keeps its state (`sluice.db`, `encryption.key`).
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = ".sluice")]
+    data_dir: PathBuf,
+    /// Bearer token for `/api/*`; without one the admin API is served only on a loopback address.
+    #[arg(long, env = "SLUICE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+pub async fn run(args: ServeArgs, shutdown: Shutdown) -> Result<()> {
+    let mut seed = settings::load_unvalidated(args.config.as_deref())?;
+    builtin_mock::add_to(&mut seed);
+    // Checked at every start, before the data dir is touched, even when the store already has
+    // data and the file will not be imported: a broken file is an error, as it always was.
+    seed.validate().context("invalid configuration")?;
+
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("could not create data dir {}", args.data_dir.display()))?;
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        args.data_dir.join("sluice.db").display()
+    );
+    let control_plane =
+        ControlPlane::open(&database_url, encryption_key(&args.data_dir)?, Some(seed))
+            .await
+            .with_context(|| format!("could not open the store in {}", args.data_dir.display()))?;
+    let configs = control_plane.subscribe();
+
+    // Whether the mock runs follows the stored config, which wins over the file after the
+    // first start.
+    let mock = if builtin_mock::wanted(&configs.borrow().config) {
+        Some(builtin_mock::start().await?)
+    } else {
+        None
+    };
+    let mock_url = mock.as_ref().map(|m| m.base_url());
+    let gateway = Gateway::waiting_for_config();
+    let following = config_source::follow(gateway.clone(), configs, process_env(), move |c| {
+        if let Some(url) = &mock_url {
+            builtin_mock::point_at(c, url);
+        }
+    });
+    // The stored config can fail to build on this host (an `env.VAR` that is not set): stop,
+    // naming the variable, as with a config file.
+    following.initial.context("invalid configuration")?;
+    log_providers(&gateway);
+
+    let access = AdminAccess::decide(args.listen, args.admin_token);
+    let api = access.router(&control_plane);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", args.listen))?;
+    let listen = listener.local_addr()?;
+    access.log(listen);
+    tracing::info!(%listen, "sluice is serving");
+    let handler = move |req: http::Request<hyper::body::Incoming>| {
+        let gateway = gateway.clone();
+        let api = api.clone();
+        async move {
+            if is_admin_path(req.uri().path()) {
+                let res = api.oneshot(req).await.unwrap_or_else(|e| match e {});
+                res.map(Either::Right)
+            } else {
+                sluice_dataplane::router::route(gateway, req)
+                    .await
+                    .map(Either::Left)
+            }
+        }
+    };
+    sluice_dataplane::serve_with(listener, handler, shutdown.wait()).await?;
+    following.task.abort();
+    drop(mock);
+    tracing::info!("stopped");
+    Ok(())
+}
