@@ -4,12 +4,13 @@
 //! cargo xtask test [-- ARGS]   all tests: SDK venv, build, nextest (or cargo test), doc tests
 //! cargo xtask ci               fmt check, clippy -D warnings, then exactly `cargo xtask test`
 //! cargo xtask sdk-venv         only prepare the Python venv with the official SDKs
-//! cargo xtask bench            not implemented yet
+//! cargo xtask bench [--quick]  benchmarks: release build, load tools, crates/sluice-bench
 //! ```
 //!
 //! Only `anyhow` and `serde_json` as dependencies, so `cargo xtask` starts in seconds on a
 //! fresh clone.
 
+mod bench;
 mod count;
 mod run;
 mod sdk_venv;
@@ -34,7 +35,9 @@ commands:
                    doc tests. ARGS go to the test runner (e.g. a test-name filter).
   ci               `cargo fmt --check`, `cargo clippy -D warnings`, then exactly `test`
   sdk-venv         only create/refresh target/sdk-venv and print its python
-  bench            benchmarks (not implemented yet)
+  bench [--quick] [--peers] [--repeat N]
+                   build the release gateway and measure it against the direct upstream
+                   (and peers): results in target/bench/<UTC time>/ (docs/benchmarks.md)
 
 environment:
   CI                  set (non-empty, not 0/false): a missing python3 is an error
@@ -87,9 +90,8 @@ fn dispatch(args: &[String]) -> Result<()> {
             }
         }
         "bench" => {
-            bail!(
-                "`cargo xtask bench` is not implemented yet (benchmarks land with a later issue); nothing was run"
-            )
+            let ws = Workspace::locate()?;
+            bench::bench(&ws, rest)
         }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

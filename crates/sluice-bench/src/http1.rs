@@ -41,7 +41,8 @@ pub fn request(
     let mut s = TcpStream::connect(&addr).with_context(|| format!("connect {addr}"))?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -68,12 +69,7 @@ pub fn request(
 }
 
 /// A JSON POST with a bearer token and extra headers.
-pub fn post_json(
-    url: &str,
-    key: &str,
-    extra: &[(String, String)],
-    body: &str,
-) -> Result<Reply> {
+pub fn post_json(url: &str, key: &str, extra: &[(String, String)], body: &str) -> Result<Reply> {
     let mut headers = vec![
         ("Content-Type".to_owned(), "application/json".to_owned()),
         ("Authorization".to_owned(), format!("Bearer {key}")),

@@ -150,6 +150,9 @@ pub fn run_tool(
 }
 
 /// A [`boosted`] command for a load generator.
-pub fn tool_command(nice: Option<i32>, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+pub fn tool_command(
+    nice: Option<i32>,
+    program: impl AsRef<std::ffi::OsStr>,
+) -> std::process::Command {
     boosted(nice, program)
 }

@@ -41,13 +41,6 @@ pub struct Run {
     pub quiet_wait_s: f64,
 }
 
-impl Run {
-    /// Foreign CPU in cores (mean over the run).
-    pub fn noise_cores(&self) -> f64 {
-        self.foreign_cpu_s / self.stats.duration_s.max(1e-9)
-    }
-}
-
 /// What the processes we know about have used so far, and the machine.
 struct Ticks {
     target: u64,
@@ -86,7 +79,11 @@ impl RssSampler {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        RssSampler { stop, peak, thread: Some(thread) }
+        RssSampler {
+            stop,
+            peak,
+            thread: Some(thread),
+        }
     }
 
     fn peak(mut self) -> u64 {
@@ -98,18 +95,33 @@ impl RssSampler {
     }
 }
 
-/// Measures `load` against one side: `target` is the root of the measured tree (the mock's
-/// for `direct`), `mock` the mock's root (for the upstream CPU and the noise account).
+/// Which run this is.
+pub struct RunKey<'a> {
+    pub rep: u32,
+    /// The target of the pair.
+    pub target: &'a str,
+    /// `direct` or `gateway`.
+    pub side: &'a str,
+    pub load: Load,
+    /// How long the quiet gate waited before the pair.
+    pub quiet_wait_s: f64,
+}
+
+/// Measures one run of `go` against one side: `target` is the root of the measured tree (the
+/// mock's for `direct`), `mock` the mock's root (for the upstream CPU and the noise account).
 pub fn run(
-    rep: u32,
-    target_name: &str,
-    side: &str,
-    load: Load,
+    key: RunKey<'_>,
     target: Option<u32>,
     mock: Option<u32>,
-    quiet_wait_s: f64,
     go: impl FnOnce() -> anyhow::Result<LoadStats>,
 ) -> anyhow::Result<Run> {
+    let RunKey {
+        rep,
+        target: target_name,
+        side,
+        load,
+        quiet_wait_s,
+    } = key;
     let tpids = target.map(procfs::tree).unwrap_or_default();
     let mpids = match (side, mock) {
         ("direct", _) | (_, None) => Vec::new(),
@@ -138,7 +150,11 @@ pub fn run(
         side: side.to_owned(),
         load,
         tool: load.tool().to_owned(),
-        cpu_us_per_req: if stats.requests > 0 { cpu_s * 1e6 / stats.requests as f64 } else { 0.0 },
+        cpu_us_per_req: if stats.requests > 0 {
+            cpu_s * 1e6 / stats.requests as f64
+        } else {
+            0.0
+        },
         stats,
         cpu_s,
         rss_peak_kb: polled.max(hwm),
@@ -178,7 +194,9 @@ pub fn wait_quiet(ours: &[u32], pct: f64, window: Duration, max_wait: Duration) 
             return (t0.elapsed().as_secs_f64(), now_pct);
         }
         if last_log.elapsed() >= Duration::from_secs(30) {
-            crate::targets::log(&format!("waiting for a quiet machine: {now_pct:.0}% of the CPU used by other processes"));
+            crate::targets::log(&format!(
+                "waiting for a quiet machine: {now_pct:.0}% of the CPU used by other processes"
+            ));
             last_log = Instant::now();
         }
     }

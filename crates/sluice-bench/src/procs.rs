@@ -39,7 +39,12 @@ pub fn boosted(nice: Option<i32>, program: impl AsRef<OsStr>) -> Command {
 /// Sets this process's nice value (children inherit it). Negative values need root.
 pub fn renice_self(nice: i32) -> bool {
     Command::new("renice")
-        .args(["-n", &nice.to_string(), "-p", &std::process::id().to_string()])
+        .args([
+            "-n",
+            &nice.to_string(),
+            "-p",
+            &std::process::id().to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -62,8 +67,14 @@ impl Guard {
     }
 
     /// Spawns `cmd` with stdout to `out` and stderr to `err` (or to `out` too).
-    pub fn spawn_split(name: &str, mut cmd: Command, out: &Path, err: Option<&Path>) -> Result<Guard> {
-        let create = |p: &Path| File::create(p).with_context(|| format!("could not create {}", p.display()));
+    pub fn spawn_split(
+        name: &str,
+        mut cmd: Command,
+        out: &Path,
+        err: Option<&Path>,
+    ) -> Result<Guard> {
+        let create =
+            |p: &Path| File::create(p).with_context(|| format!("could not create {}", p.display()));
         let out = create(out)?;
         let err = match err {
             Some(p) => create(p)?,
@@ -126,26 +137,31 @@ impl Drop for Guard {
         if let Some(mut script) = self.stop_script.take() {
             let _ = script.stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
-        stop_group(self.pid, self.child.as_mut());
+        if stop_group(self.pid, self.child.as_mut()) {
+            eprintln!(
+                "[sluice-bench] {} (pid {}) ignored SIGTERM for 5 s; killed",
+                self.name, self.pid
+            );
+        }
         LIVE.lock().unwrap().remove(&self.pid);
     }
 }
 
-/// TERM to the group, up to 5 s to exit, then KILL.
-fn stop_group(pid: u32, child: Option<&mut Child>) {
+/// TERM to the group, up to 5 s to exit, then KILL; returns whether KILL was needed.
+fn stop_group(pid: u32, child: Option<&mut Child>) -> bool {
     let exited = |child: &mut Option<&mut Child>| match child {
         Some(c) => !matches!(c.try_wait(), Ok(None)),
         None => !Path::new(&format!("/proc/{pid}")).exists(),
     };
     let mut child = child;
     if exited(&mut child) {
-        return;
+        return false;
     }
     signal_group(pid, "TERM");
     let until = Instant::now() + Duration::from_secs(5);
     while Instant::now() < until {
         if exited(&mut child) {
-            return;
+            return false;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -153,6 +169,7 @@ fn stop_group(pid: u32, child: Option<&mut Child>) {
     if let Some(c) = child {
         let _ = c.wait();
     }
+    true
 }
 
 fn signal_group(pid: u32, sig: &str) {
@@ -192,7 +209,7 @@ pub fn stop_all_on_signal() {
             live.len()
         );
         for pid in live {
-            stop_group(pid, None);
+            let _ = stop_group(pid, None);
         }
         std::process::exit(130);
     });

@@ -59,14 +59,28 @@ impl Mock {
             let pidfile = shared.join("run/mock.pid");
             if let Some(pid) = read_pid(&pidfile).filter(|p| alive(*p)) {
                 log(&format!("reusing the running shared mock (pid {pid})"));
-                return Ok(Mock { pid: Some(pid), desc, endpoint, _guard: None });
+                return Ok(Mock {
+                    pid: Some(pid),
+                    desc,
+                    endpoint,
+                    _guard: None,
+                });
             }
             if http1::request("GET", &health, &[], None, Duration::from_secs(1)).is_ok() {
-                log(&format!("something already answers on 127.0.0.1:{port}; using it as the mock (its CPU is not measured)"));
-                return Ok(Mock { pid: None, desc: format!("unknown server already on port {port}"), endpoint, _guard: None });
+                log(&format!(
+                    "something already answers on 127.0.0.1:{port}; using it as the mock (its CPU is not measured)"
+                ));
+                return Ok(Mock {
+                    pid: None,
+                    desc: format!("unknown server already on port {port}"),
+                    endpoint,
+                    _guard: None,
+                });
             }
             let mut start = Command::new("bash");
-            start.arg(shared.join("mock/start.sh")).env("MOCK_PORT", port.to_string());
+            start
+                .arg(shared.join("mock/start.sh"))
+                .env("MOCK_PORT", port.to_string());
             if let Some(n) = ctx.nice {
                 start.env("AUTOGROUP_NICE", n.to_string());
             }
@@ -76,21 +90,35 @@ impl Mock {
                 .context("could not run shared/bench/mock/start.sh")?;
             let pid = read_pid(&pidfile).filter(|p| alive(*p));
             if !status.success() || pid.is_none() {
-                bail!("shared/bench/mock/start.sh failed ({status}); see shared/bench/run/mock.log");
+                bail!(
+                    "shared/bench/mock/start.sh failed ({status}); see shared/bench/run/mock.log"
+                );
             }
             let mut stop = Command::new("bash");
             stop.arg(shared.join("mock/stop.sh"));
             let pid = pid.expect("checked");
-            return Ok(Mock { pid: Some(pid), desc, endpoint, _guard: Some(Guard::adopt("mock", pid, Some(stop))) });
+            return Ok(Mock {
+                pid: Some(pid),
+                desc,
+                endpoint,
+                _guard: Some(Guard::adopt("mock", pid, Some(stop))),
+            });
         }
         let why = match (&ctx.shared, &nginx) {
             (None, _) => "shared/bench is missing",
             (_, None) => "nginx is not installed",
             _ => "asked for",
         };
-        log(&format!("mock: using `sluice mock --no-auth` ({why}); its answers differ a little from the nginx mock's"));
+        log(&format!(
+            "mock: using `sluice mock --no-auth` ({why}); its answers differ a little from the nginx mock's"
+        ));
         let mut cmd = boosted(ctx.nice, &ctx.sluice);
-        cmd.args(["mock", "--no-auth", "--listen", &format!("127.0.0.1:{port}")]);
+        cmd.args([
+            "mock",
+            "--no-auth",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ]);
         let guard = Guard::spawn("mock", cmd, &ctx.logs.join("mock.log"))?;
         let pid = guard.pid;
         wait_ready(&health, Duration::from_secs(20))?;
@@ -109,6 +137,9 @@ pub enum Kind {
     /// `sluice dataplane --config`, governance off (anonymous callers) or on (virtual key with
     /// limits and budget).
     Sluice { governance: bool },
+    /// `sluice serve` (embedded control plane on SQLite, fresh data dir): start-up, idle memory
+    /// and the config-churn test only.
+    Serve,
     /// A peer from `shared/bench/peers/NAME.sh`.
     Peer(String),
 }
@@ -118,12 +149,13 @@ impl Kind {
         match self {
             Kind::Sluice { governance: false } => "sluice".into(),
             Kind::Sluice { governance: true } => "sluice+gov".into(),
+            Kind::Serve => "sluice-serve".into(),
             Kind::Peer(p) => p.clone(),
         }
     }
 
     pub fn is_sluice(&self) -> bool {
-        matches!(self, Kind::Sluice { .. })
+        matches!(self, Kind::Sluice { .. } | Kind::Serve)
     }
 }
 
@@ -179,7 +211,11 @@ pub fn peer_missing(shared: Option<&Path>, peer: &str) -> Option<String> {
 pub fn start(ctx: &Ctx, kind: &Kind, rep: u32, port: u16) -> Result<Running> {
     match kind {
         Kind::Sluice { governance } => {
-            let cfg = ctx.out.join(if *governance { "sluice-gov.toml" } else { "sluice.toml" });
+            let cfg = ctx.out.join(if *governance {
+                "sluice-gov.toml"
+            } else {
+                "sluice.toml"
+            });
             std::fs::write(&cfg, gateway_config::toml(ctx.mock_port, *governance))?;
             let mut cmd = boosted(ctx.nice, &ctx.sluice);
             cmd.arg("dataplane")
@@ -197,14 +233,69 @@ pub fn start(ctx: &Ctx, kind: &Kind, rep: u32, port: u16) -> Result<Running> {
                 }
             );
             let t0 = Instant::now();
-            let guard = Guard::spawn(&kind.name(), cmd, &ctx.logs.join(format!("{}-r{rep}.log", kind.name())))?;
+            let guard = Guard::spawn(
+                &kind.name(),
+                cmd,
+                &ctx.logs.join(format!("{}-r{rep}.log", kind.name())),
+            )?;
             let pid = guard.pid;
-            finish_start(kind, rep, desc, endpoint, &format!("http://127.0.0.1:{port}/health"), Duration::from_secs(30), t0, pid, guard)
+            finish_start(
+                kind,
+                rep,
+                desc,
+                endpoint,
+                &format!("http://127.0.0.1:{port}/health"),
+                Duration::from_secs(30),
+                t0,
+                pid,
+                guard,
+            )
+        }
+        Kind::Serve => {
+            let cfg = ctx.out.join("sluice-serve.toml");
+            std::fs::write(&cfg, gateway_config::toml(ctx.mock_port, false))?;
+            let data = ctx.out.join(format!("serve-data-r{rep}"));
+            let _ = std::fs::remove_dir_all(&data);
+            let mut cmd = boosted(ctx.nice, &ctx.sluice);
+            cmd.arg("serve")
+                .args(["--listen", &format!("127.0.0.1:{port}"), "--config"])
+                .arg(&cfg)
+                .arg("--data-dir")
+                .arg(&data)
+                .env("SLUICE_LOG_FORMAT", "json")
+                .env_remove("SLUICE_ADMIN_TOKEN");
+            let desc = format!(
+                "sluice {} serve (SQLite control plane in a fresh data dir, admin API on loopback), governance off",
+                sluice_version(&ctx.sluice)
+            );
+            let t0 = Instant::now();
+            let guard = Guard::spawn(
+                "sluice-serve",
+                cmd,
+                &ctx.logs.join(format!("sluice-serve-r{rep}.log")),
+            )?;
+            let pid = guard.pid;
+            finish_start(
+                kind,
+                rep,
+                desc,
+                sluice_endpoint(port, false),
+                &format!("http://127.0.0.1:{port}/health"),
+                Duration::from_secs(30),
+                t0,
+                pid,
+                guard,
+            )
         }
         Kind::Peer(peer) => {
             let shared = ctx.shared.as_deref().context("shared/bench is missing")?;
             let vars = peer_vars(shared, peer)?;
-            let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+            let get = |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
             let endpoint = Endpoint {
                 url: get("PEER_URL"),
                 key: get("PEER_API_KEY"),
@@ -225,9 +316,21 @@ pub fn start(ctx: &Ctx, kind: &Kind, rep: u32, port: u16) -> Result<Running> {
             let status = startc.stdout(std::process::Stdio::null()).status()?;
             let pid = read_pid(&shared.join(format!("run/{proc_name}.pid")))
                 .filter(|p| alive(*p) && status.success())
-                .with_context(|| format!("{peer} did not start; see shared/bench/run/{proc_name}.log"))?;
+                .with_context(|| {
+                    format!("{peer} did not start; see shared/bench/run/{proc_name}.log")
+                })?;
             let guard = Guard::adopt(peer, pid, Some(peer_script(shared, peer, "peer_stop")));
-            finish_start(kind, rep, get("PEER_DESC"), endpoint, &get("PEER_READY_URL"), Duration::from_secs(timeout), t0, pid, guard)
+            finish_start(
+                kind,
+                rep,
+                get("PEER_DESC"),
+                endpoint,
+                &get("PEER_READY_URL"),
+                Duration::from_secs(timeout),
+                t0,
+                pid,
+                guard,
+            )
         }
     }
 }
@@ -236,7 +339,11 @@ pub fn start(ctx: &Ctx, kind: &Kind, rep: u32, port: u16) -> Result<Running> {
 pub fn sluice_endpoint(port: u16, governance: bool) -> Endpoint {
     Endpoint {
         url: format!("http://127.0.0.1:{port}/v1/chat/completions"),
-        key: if governance { VK_CREDENTIAL.into() } else { "sk-bench".into() },
+        key: if governance {
+            VK_CREDENTIAL.into()
+        } else {
+            "sk-bench".into()
+        },
         headers: Vec::new(),
         model: MODEL.into(),
     }
@@ -279,11 +386,19 @@ fn finish_start(
         std::thread::sleep(Duration::from_millis(5));
     }
     if info.startup_ready_ms.is_none() {
-        bail!("{} did not answer {ready_url} within {}s", kind.name(), timeout.as_secs());
+        bail!(
+            "{} did not answer {ready_url} within {}s",
+            kind.name(),
+            timeout.as_secs()
+        );
     }
     while Instant::now() < deadline {
-        if let Ok(r) = http1::post_json(&endpoint.url, &endpoint.key, &endpoint.headers, &chat_body(&endpoint.model, false))
-            && r.status == 200
+        if let Ok(r) = http1::post_json(
+            &endpoint.url,
+            &endpoint.key,
+            &endpoint.headers,
+            &chat_body(&endpoint.model, false),
+        ) && r.status == 200
         {
             info.startup_chat_ms = Some(t0.elapsed().as_secs_f64() * 1e3);
             break;
@@ -297,15 +412,28 @@ fn finish_start(
     let pids = procfs::tree(pid);
     info.rss_idle_kb = procfs::rss_kb(&pids);
     info.pss_idle_kb = procfs::pss_kb(&pids);
-    Ok(Running { endpoint, pid, info, _guard: guard })
+    Ok(Running {
+        endpoint,
+        pid,
+        info,
+        _guard: guard,
+    })
 }
 
 /// One non-streaming and one streaming request: `(non-streaming ok, streaming ok)`.
 pub fn check(ep: &Endpoint) -> (bool, bool) {
     let ns = http1::post_json(&ep.url, &ep.key, &ep.headers, &chat_body(&ep.model, false))
-        .is_ok_and(|r| r.status == 200 && r.body.contains("\"chat.completion\"") && r.body.contains("\"usage\""));
+        .is_ok_and(|r| {
+            r.status == 200
+                && r.body.contains("\"chat.completion\"")
+                && r.body.contains("\"usage\"")
+        });
     let st = http1::post_json(&ep.url, &ep.key, &ep.headers, &chat_body(&ep.model, true))
-        .is_ok_and(|r| r.status == 200 && r.body.contains("chat.completion.chunk") && r.body.contains("data: [DONE]"));
+        .is_ok_and(|r| {
+            r.status == 200
+                && r.body.contains("chat.completion.chunk")
+                && r.body.contains("data: [DONE]")
+        });
     (ns, st)
 }
 
@@ -325,7 +453,9 @@ pub fn wait_ready(url: &str, limit: Duration) -> Result<Duration> {
 fn peer_script(shared: &Path, peer: &str, func: &str) -> Command {
     let mut c = Command::new("bash");
     c.arg("-c")
-        .arg(format!(r#"source "$1/lib.sh" && source "$1/peers/$2.sh" && {func}"#))
+        .arg(format!(
+            r#"source "$1/lib.sh" && source "$1/peers/$2.sh" && {func}"#
+        ))
         .arg("_")
         .arg(shared)
         .arg(peer);
@@ -334,14 +464,38 @@ fn peer_script(shared: &Path, peer: &str, func: &str) -> Command {
 
 /// The `PEER_*` variables a peer file defines.
 fn peer_vars(shared: &Path, peer: &str) -> Result<Vec<(String, String)>> {
-    let names = ["PEER_URL", "PEER_READY_URL", "PEER_API_KEY", "PEER_HEADERS", "PEER_MODEL", "PEER_PROC", "PEER_DESC", "PEER_READY_TIMEOUT"];
-    let mut c = peer_script(shared, peer, &names.iter().map(|n| format!(r#"printf '%s\n' "${{{n}:-}}""#)).collect::<Vec<_>>().join(" && "));
+    let names = [
+        "PEER_URL",
+        "PEER_READY_URL",
+        "PEER_API_KEY",
+        "PEER_HEADERS",
+        "PEER_MODEL",
+        "PEER_PROC",
+        "PEER_DESC",
+        "PEER_READY_TIMEOUT",
+    ];
+    let mut c = peer_script(
+        shared,
+        peer,
+        &names
+            .iter()
+            .map(|n| format!(r#"printf '%s\n' "${{{n}:-}}""#))
+            .collect::<Vec<_>>()
+            .join(" && "),
+    );
     let out = c.output().context("could not source the peer file")?;
     if !out.status.success() {
-        bail!("sourcing shared/bench/peers/{peer}.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "sourcing shared/bench/peers/{peer}.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    Ok(names.iter().map(|n| n.to_string()).zip(text.lines().map(str::to_owned)).collect())
+    Ok(names
+        .iter()
+        .map(|n| n.to_string())
+        .zip(text.lines().map(str::to_owned))
+        .collect())
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
@@ -368,7 +522,12 @@ pub fn sluice_version(sluice: &Path) -> String {
         .arg("--version")
         .output()
         .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().trim_start_matches("sluice ").to_owned())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .trim_start_matches("sluice ")
+                .to_owned()
+        })
         .unwrap_or_default()
 }
 

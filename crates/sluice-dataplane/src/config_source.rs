@@ -230,8 +230,11 @@ impl ControlPlaneSource {
             let delay = self.reconnect.failed(rand::random::<f64>());
             if down_since.is_none() {
                 down_since = Some(Instant::now());
-                let serving = gateway.is_ready().then_some(known);
-                tracing::warn!(controlplane = %self.endpoint, error = %error, serving_version = ?serving, "control plane unreachable; serving the last config and retrying with backoff");
+                if gateway.is_ready() {
+                    tracing::warn!(controlplane = %self.endpoint, error = %error, serving_version = known, "control plane unreachable; serving the last config and retrying with backoff");
+                } else {
+                    tracing::warn!(controlplane = %self.endpoint, error = %error, "control plane unreachable and no config yet (not ready); retrying with backoff");
+                }
             } else {
                 tracing::debug!(controlplane = %self.endpoint, error = %error, attempt = self.reconnect.failures(), retry_in = ?delay, "control plane still unreachable");
             }

@@ -15,7 +15,9 @@
 //! # }
 //! ```
 
+use std::io::Write;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use rand::Rng;
@@ -25,6 +27,9 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use crate::{EncryptionKey, Store};
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Why PostgreSQL was unreachable, once it was.
+static UNREACHABLE: OnceLock<String> = OnceLock::new();
 
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +92,13 @@ impl TestDatabase {
     pub async fn postgres() -> Option<TestDatabase> {
         let admin_url = postgres_admin_url();
         let shown = redact_password(&admin_url);
-        let mut admin = match connect_admin(&admin_url).await {
+        // Once PostgreSQL was found unreachable, later tests of this process skip (or fail) at
+        // once instead of each waiting for the connect timeout.
+        let attempt = match UNREACHABLE.get() {
+            Some(reason) => Err(reason.clone()),
+            None => connect_admin(&admin_url).await,
+        };
+        let mut admin = match attempt {
             Ok(c) => c,
             Err(e) if in_ci() => panic!(
                 "PostgreSQL is required in CI but unreachable at {shown}: {e}. Start it (e.g. \
@@ -95,10 +106,16 @@ impl TestDatabase {
                  set DATABASE_URL."
             ),
             Err(e) => {
-                eprintln!(
-                    "SKIPPED: PostgreSQL test, database unreachable at {shown} ({e}); set \
+                let message = format!(
+                    "SKIPPED: PostgreSQL tests, database unreachable at {shown} ({e}); set \
                      DATABASE_URL or start PostgreSQL on 127.0.0.1:5432 (with CI set this fails)"
                 );
+                if UNREACHABLE.set(e).is_ok() {
+                    // Written to the process's stderr directly: the test harness captures
+                    // `eprintln!` of passing tests, and a skip must not go unnoticed.
+                    let _ = writeln!(std::io::stderr(), "{message}");
+                }
+                eprintln!("{message}");
                 return None;
             }
         };

@@ -23,16 +23,33 @@ pub fn run(
     nice: Option<i32>,
 ) -> Result<LoadStats> {
     let mut cmd = tool_command(nice, oha);
-    cmd.args(["-z", &format!("{secs}s"), "-c", &conc.to_string(), "-q", &rps.to_string()])
-        .args(["--latency-correction", "-w", "--no-tui", "--output-format", "json", "-t", "10s"])
-        .args(["-m", "POST", "-H", "content-type: application/json"])
-        .args(["-H", &format!("authorization: Bearer {}", ep.key)]);
+    cmd.args([
+        "-z",
+        &format!("{secs}s"),
+        "-c",
+        &conc.to_string(),
+        "-q",
+        &rps.to_string(),
+    ])
+    .args([
+        "--latency-correction",
+        "-w",
+        "--no-tui",
+        "--output-format",
+        "json",
+        "-t",
+        "10s",
+    ])
+    .args(["-m", "POST", "-H", "content-type: application/json"])
+    .args(["-H", &format!("authorization: Bearer {}", ep.key)]);
     for (k, v) in &ep.headers {
         cmd.args(["-H", &format!("{k}: {v}")]);
     }
     cmd.args(["-d", &chat_body(&ep.model, false)]).arg(&ep.url);
     let out = run_tool("oha", cmd, log, Duration::from_secs(secs + 40))?;
-    let start = out.find('{').with_context(|| format!("oha printed no JSON (see {})", log.display()))?;
+    let start = out
+        .find('{')
+        .with_context(|| format!("oha printed no JSON (see {})", log.display()))?;
     let j: Value = serde_json::from_str(&out[start..]).context("oha's JSON output")?;
     parse(&j)
 }
@@ -58,7 +75,9 @@ fn parse(j: &Value) -> Result<LoadStats> {
         .as_object()
         .map(|m| m.values().map(|n| n.as_u64().unwrap_or(0)).sum())
         .unwrap_or(0);
-    let duration_s = s["total"].as_f64().context("oha JSON without summary.total")?;
+    let duration_s = s["total"]
+        .as_f64()
+        .context("oha JSON without summary.total")?;
     Ok(LoadStats {
         requests: ok + non2xx,
         errors: non2xx + errors,

@@ -61,9 +61,11 @@ pub fn run(
     nice: Option<i32>,
 ) -> Result<LoadStats> {
     let mut cmd = tool_command(nice, exe);
-    cmd.args(["sse-load", "--url", &ep.url, "--key", &ep.key, "--model", &ep.model])
-        .args(["--rate", &rps.to_string(), "--conns", &conc.to_string()])
-        .args(["--secs", &secs.to_string()]);
+    cmd.args([
+        "sse-load", "--url", &ep.url, "--key", &ep.key, "--model", &ep.model,
+    ])
+    .args(["--rate", &rps.to_string(), "--conns", &conc.to_string()])
+    .args(["--secs", &secs.to_string()]);
     for (k, v) in &ep.headers {
         cmd.args(["--header", &format!("{k}: {v}")]);
     }
@@ -111,7 +113,10 @@ struct Shared {
 }
 
 async fn drive(a: &SseLoadArgs, uri: http::Uri) -> Result<LoadStats> {
-    let authority = uri.authority().context("--url has no authority")?.to_string();
+    let authority = uri
+        .authority()
+        .context("--url has no authority")?
+        .to_string();
     let port = uri.port_u16().unwrap_or(80);
     let host = uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']);
     let mut headers = vec![
@@ -172,8 +177,11 @@ async fn drive(a: &SseLoadArgs, uri: http::Uri) -> Result<LoadStats> {
     let elapsed = t0.elapsed().as_secs_f64().min(a.secs as f64 + 15.0);
     let answered = samples.len() as u64;
     let failed = samples.iter().filter(|s| !s.ok).count() as u64 + (total - answered.min(total));
-    let (mut ttft, mut lat): (Vec<u64>, Vec<u64>) =
-        samples.iter().filter(|s| s.ok).map(|s| (s.ttft_ns, s.total_ns)).unzip();
+    let (mut ttft, mut lat): (Vec<u64>, Vec<u64>) = samples
+        .iter()
+        .filter(|s| s.ok)
+        .map(|s| (s.ttft_ns, s.total_ns))
+        .unzip();
     Ok(LoadStats {
         requests: answered,
         errors: failed,
@@ -242,7 +250,9 @@ async fn one(
     let mut window: Vec<u8> = Vec::with_capacity(256);
     while let Some(frame) = body.frame().await {
         let frame = frame?;
-        let Some(data) = frame.data_ref() else { continue };
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
         window.extend_from_slice(data);
         if ttft_ns.is_none() && (!shared.stream || contains(&window, b"data:")) {
             ttft_ns = Some(due.elapsed().as_nanos() as u64);

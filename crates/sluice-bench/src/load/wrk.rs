@@ -40,15 +40,27 @@ pub fn run(
     log: &Path,
     nice: Option<i32>,
 ) -> Result<LoadStats> {
-    let headers: Vec<String> = ep.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let headers: Vec<String> = ep
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
     let mut cmd = tool_command(nice, "wrk");
-    cmd.args(["-t1", &format!("-c{conc}"), &format!("-d{secs}s"), "--timeout", "10s", "--latency", "-s"])
-        .arg(lua)
-        .arg(&ep.url)
-        .env("WRK_API_KEY", &ep.key)
-        .env("WRK_HEADERS", headers.join("|"))
-        .env("WRK_MODEL", &ep.model)
-        .env("WRK_STREAM", if stream { "1" } else { "0" });
+    cmd.args([
+        "-t1",
+        &format!("-c{conc}"),
+        &format!("-d{secs}s"),
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+    ])
+    .arg(lua)
+    .arg(&ep.url)
+    .env("WRK_API_KEY", &ep.key)
+    .env("WRK_HEADERS", headers.join("|"))
+    .env("WRK_MODEL", &ep.model)
+    .env("WRK_STREAM", if stream { "1" } else { "0" });
     let out = run_tool("wrk", cmd, log, Duration::from_secs(secs + 30))?;
     let line = out
         .lines()

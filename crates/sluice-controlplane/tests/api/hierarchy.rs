@@ -50,8 +50,14 @@ on_both_backends! {
         r.expect(200);
         assert_eq!(r.body["rate_limit"], limit);
         app.call("PATCH", &format!("{TEAMS}/nope"), Some(json!({"name": "x"}))).await.expect_error(404, None);
-        // A new team needs its name.
+        // A new team needs its name; an existing one keeps it.
         app.call("PUT", &format!("{TEAMS}/new"), Some(json!({}))).await.expect_error(400, Some("name"));
+        app.call("PUT", &format!("{TEAMS}/new"), Some(json!({"name": "New"}))).await.expect(201);
+        let r = app.call("PUT", &format!("{TEAMS}/new"), Some(json!({"customer_id": "acme"}))).await;
+        r.expect(200);
+        assert_eq!(r.body, json!({"id": "new", "name": "New", "customer_id": "acme"}));
+        let r = app.call("PUT", &format!("{TEAMS}/new"), Some(json!({"customer_id": "gone"}))).await;
+        r.expect_error(400, Some("customer_id"));
     }
 
     async fn a_team_can_move_between_customers_and_leave_them(app) {
@@ -77,6 +83,7 @@ on_both_backends! {
         app.call("DELETE", "/api/governance/virtual-keys/direct", None).await.expect(200);
         app.call("DELETE", &format!("{CUSTOMERS}/acme"), None).await.expect(200);
         assert!(app.cp.current().config.governance.customers.is_empty());
+        app.call("DELETE", &format!("{CUSTOMERS}/acme"), None).await.expect_error(404, None);
     }
 
     async fn deleting_a_team_that_still_has_keys_is_a_conflict(app) {

@@ -62,13 +62,15 @@
 
 pub mod budget;
 pub mod calendar;
+pub mod refusal;
 pub mod reservation;
+pub mod usage;
 pub mod window;
 
 pub use budget::{BudgetCounter, BudgetSlot, MicroUsd, micros_to_usd, usd_to_micros};
-pub use reservation::{
-    Actual, ChargeList, LimitHeadroom, LimitUsage, Limiter, Refusal, Reservation, ScopedUsage,
-};
+pub use refusal::Refusal;
+pub use reservation::{Actual, ChargeList, Limiter, Reservation};
+pub use usage::{LimitHeadroom, LimitUsage, ScopedUsage};
 pub use window::{SlidingWindow, WindowSlot};
 
 use std::fmt;

@@ -3,12 +3,13 @@
 //! docs](super).
 
 use std::collections::HashMap;
-use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::budget::{BudgetCounter, BudgetSlot, MicroUsd};
+use super::refusal::{Refusal, budget_refusal, outranks, window_refusal};
+use super::usage::{LimitHeadroom, LimitUsage, ScopedUsage, budget_usage, window_usage};
 use super::window::{SlidingWindow, WindowSlot};
-use super::{BudgetLimit, LimitKind, LimitSpec, Scope, WindowLimit};
+use super::{LimitKind, LimitSpec, Scope, WindowLimit};
 use crate::governance::ResetDuration;
 
 /// What one request is charged, and to which scopes.
@@ -113,105 +114,6 @@ impl Reservation {
     pub fn cost_micros(&self) -> MicroUsd {
         self.cost_micros
     }
-}
-
-/// Why a request was not admitted: one limit of one scope, and when to retry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub scope: Scope,
-    pub kind: LimitKind,
-    /// The limit, in the kind's unit (requests, tokens, micro-USD).
-    pub limit: u64,
-    /// Usage counted when refused.
-    pub used: u64,
-    /// What this request asked for.
-    pub requested: u64,
-    /// The window or budget period.
-    pub period: ResetDuration,
-    /// When the request would fit (`Retry-After`); `None` if it never can (`requested > limit`).
-    pub retry_after: Option<Duration>,
-    /// Until the limit is fully reset (`x-ratelimit-reset-*`).
-    pub reset_in: Duration,
-}
-
-impl Refusal {
-    /// A budget refusal (402) rather than a rate limit (429).
-    pub fn is_budget(&self) -> bool {
-        self.kind == LimitKind::BudgetUsd
-    }
-
-    pub fn remaining(&self) -> u64 {
-        self.limit.saturating_sub(self.used)
-    }
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let amount = |v: u64| match self.kind {
-            LimitKind::Requests => format!("{v} requests"),
-            LimitKind::Tokens => format!("{v} tokens"),
-            LimitKind::BudgetUsd => format_usd(v),
-        };
-        match self.retry_after {
-            None => write!(
-                f,
-                "this request needs {} but {} allows {} per {}",
-                amount(self.requested),
-                self.scope,
-                amount(self.limit),
-                self.period
-            ),
-            Some(wait) => write!(
-                f,
-                "{} has used {} of its {} per {}; retry in {}s",
-                self.scope,
-                amount(self.used),
-                amount(self.limit),
-                self.period,
-                wait.as_millis().div_ceil(1000)
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Refusal {}
-
-fn format_usd(micros: u64) -> String {
-    let cents = micros.div_ceil(10_000);
-    format!("${}.{:02}", cents / 100, cents % 100)
-}
-
-/// One limit's usage, for `GET .../usage`, metrics and `x-ratelimit-*` headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitUsage {
-    pub kind: LimitKind,
-    /// In the kind's unit (requests, tokens, micro-USD); may exceed `max` after extra debits.
-    pub used: u64,
-    pub max: u64,
-    /// Until the limit is fully reset: the window empties, or the budget period ends.
-    pub reset_in: Duration,
-    pub period: ResetDuration,
-}
-
-impl LimitUsage {
-    pub fn remaining(&self) -> u64 {
-        self.max.saturating_sub(self.used)
-    }
-}
-
-/// A limit with the scope it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScopedUsage {
-    pub scope: Scope,
-    pub usage: LimitUsage,
-}
-
-/// The tightest limit of each kind over a charge list: the one with the least remaining.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LimitHeadroom {
-    pub requests: Option<ScopedUsage>,
-    pub tokens: Option<ScopedUsage>,
-    pub budget: Option<ScopedUsage>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -455,100 +357,6 @@ fn synced_window<'a>(
     w.set_max(limit.max);
     w.set_window(now, limit.window);
     w
-}
-
-fn window_refusal(
-    scope: &Scope,
-    kind: LimitKind,
-    limit: &WindowLimit,
-    window: Option<&SlidingWindow>,
-    now: Instant,
-    n: u64,
-) -> Option<Refusal> {
-    let used = window.map_or(0, |w| w.used(now));
-    if used.checked_add(n).is_some_and(|total| total <= limit.max) {
-        return None;
-    }
-    let retry_after = match window {
-        Some(w) if n <= limit.max => {
-            let mut w = w.clone();
-            w.set_max(limit.max);
-            w.retry_in(now, n)
-        }
-        _ => None,
-    };
-    Some(Refusal {
-        scope: scope.clone(),
-        kind,
-        limit: limit.max,
-        used,
-        requested: n,
-        period: ResetDuration::Fixed(limit.window),
-        retry_after,
-        reset_in: window.map_or(Duration::ZERO, |w| w.reset_in(now)),
-    })
-}
-
-fn budget_refusal(
-    scope: &Scope,
-    limit: &BudgetLimit,
-    budget: Option<&BudgetCounter>,
-    now_ms: i64,
-    amount: MicroUsd,
-) -> Option<Refusal> {
-    let empty = BudgetCounter::default();
-    let b = budget.unwrap_or(&empty);
-    if b.fits(limit, now_ms, amount) {
-        return None;
-    }
-    Some(Refusal {
-        scope: scope.clone(),
-        kind: LimitKind::BudgetUsd,
-        limit: micros_u64(limit.max_micros),
-        used: micros_u64(b.used(limit.reset, now_ms)),
-        requested: micros_u64(amount),
-        period: limit.reset,
-        retry_after: b.retry_in(limit, now_ms, amount),
-        reset_in: b.reset_in(limit.reset, now_ms),
-    })
-}
-
-fn window_usage(
-    kind: LimitKind,
-    limit: &WindowLimit,
-    window: Option<&SlidingWindow>,
-    now: Instant,
-) -> LimitUsage {
-    LimitUsage {
-        kind,
-        used: window.map_or(0, |w| w.used(now)),
-        max: limit.max,
-        reset_in: window.map_or(Duration::ZERO, |w| w.reset_in(now)),
-        period: ResetDuration::Fixed(limit.window),
-    }
-}
-
-fn budget_usage(limit: &BudgetLimit, budget: Option<&BudgetCounter>, now_ms: i64) -> LimitUsage {
-    let empty = BudgetCounter::default();
-    let b = budget.unwrap_or(&empty);
-    LimitUsage {
-        kind: LimitKind::BudgetUsd,
-        used: micros_u64(b.used(limit.reset, now_ms)),
-        max: micros_u64(limit.max_micros),
-        reset_in: b.reset_in(limit.reset, now_ms),
-        period: limit.reset,
-    }
-}
-
-fn micros_u64(m: MicroUsd) -> u64 {
-    u64::try_from(m).unwrap_or(0)
-}
-
-/// Whether refusal `a` is the one to report rather than `b`: budgets first (waiting seconds
-/// will not help), then the longest wait (`None`, never, is longest).
-fn outranks(a: &Refusal, b: &Refusal) -> bool {
-    let rank = |r: &Refusal| (r.is_budget(), r.retry_after.is_none(), r.retry_after);
-    rank(a) > rank(b)
 }
 
 #[cfg(test)]

@@ -190,13 +190,19 @@ impl SlidingWindow {
     /// How long until `n` units fit: zero if they fit now, `None` if they never will
     /// (`n > max`). This is the `Retry-After` of a refusal.
     pub fn retry_in(&self, now: Instant, n: u64) -> Option<Duration> {
-        if n > self.max {
+        self.retry_in_under(now, n, self.max)
+    }
+
+    /// [`SlidingWindow::retry_in`] under a limit of `max` instead of the stored one (a config
+    /// change not yet applied).
+    pub fn retry_in_under(&self, now: Instant, n: u64, max: u64) -> Option<Duration> {
+        if n > max {
             return None;
         }
         let current = self.current(now);
         let used = self.used(now);
         // Units that must leave the window before `n` fit.
-        let mut to_free = used.saturating_add(n).saturating_sub(self.max);
+        let mut to_free = used.saturating_add(n).saturating_sub(max);
         if to_free == 0 {
             return Some(Duration::ZERO);
         }

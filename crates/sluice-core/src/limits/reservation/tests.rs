@@ -1,4 +1,7 @@
 use super::*;
+use std::time::Duration;
+
+use crate::limits::BudgetLimit;
 use crate::limits::calendar::period_bounds;
 use proptest::prelude::*;
 
@@ -71,6 +74,28 @@ fn sixth_request_in_a_minute_is_refused_with_retry_after() {
         "virtual key 'vk' has used 5 requests of its 5 requests per 1m; retry in 41s"
     );
     assert!(l.reserve(t0 + secs(61), T_MS, &charges).is_ok());
+}
+
+#[test]
+fn token_refusal_says_what_the_request_needs_and_when_to_retry() {
+    let t0 = Instant::now();
+    let mut l = Limiter::new();
+    let vk = Scope::virtual_key("vk");
+    let _held = l
+        .reserve(
+            t0,
+            T_MS,
+            &ChargeList::new(800, 0).with(vk.clone(), tokens(1_000)),
+        )
+        .unwrap();
+    let refusal = l
+        .reserve(t0, T_MS, &ChargeList::new(300, 0).with(vk, tokens(1_000)))
+        .unwrap_err();
+    assert_eq!(
+        refusal.to_string(),
+        "virtual key 'vk' has used 800 tokens of its 1000 tokens per 1m and this request needs \
+         300 tokens; retry in 1m 1s"
+    );
 }
 
 #[test]
