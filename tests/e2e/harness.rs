@@ -389,3 +389,22 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The Python with the official SDKs, from `SLUICE_SDK_PYTHON` (`cargo xtask test` sets it).
+/// Without it: a panic under CI, else `None` after saying so (the caller skips).
+pub fn sdk_python() -> Option<String> {
+    match std::env::var("SLUICE_SDK_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ if sluice_store::testing::in_ci() => {
+            panic!("SLUICE_SDK_PYTHON is not set under CI: run the tests with `cargo xtask test`")
+        }
+        _ => {
+            // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"SKIPPED: SLUICE_SDK_PYTHON is not set; run `cargo xtask test` to run the SDK tests\n",
+            );
+            None
+        }
+    }
+}

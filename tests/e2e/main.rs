@@ -2,9 +2,11 @@
 
 mod harness;
 
+mod api_contract;
 mod errors;
 mod gateway;
 mod governance;
+mod limits;
 mod observability;
 mod resilience;
 mod sdk;

@@ -3,11 +3,10 @@
 //! and how to read the results: docs/benchmarks.md.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use anyhow::{Result, bail};
 
-use crate::run::{StepLog, cargo, program};
+use crate::run::{StepLog, cargo, is_root, on_path, program};
 use crate::workspace::Workspace;
 
 pub const USAGE: &str = "\
@@ -186,19 +185,4 @@ fn tools(ws: &Workspace) -> Result<Tools> {
         }
     };
     Ok(Tools { oha, nginx })
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .stderr(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }

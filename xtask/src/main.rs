@@ -1,7 +1,8 @@
 //! `cargo xtask`: every project chore, so that CI and a developer run the same thing.
 //!
 //! ```text
-//! cargo xtask test [-- ARGS]   all tests: SDK venv, build, nextest (or cargo test), doc tests
+//! cargo xtask test [-- ARGS]   all tests: SDK venv, PostgreSQL, build, nextest (or cargo test),
+//!                              doc tests
 //! cargo xtask ci               fmt check, clippy -D warnings, then exactly `cargo xtask test`
 //! cargo xtask sdk-venv         only prepare the Python venv with the official SDKs
 //! cargo xtask bench [--quick]  benchmarks: release build, load tools, crates/sluice-bench
@@ -12,6 +13,7 @@
 
 mod bench;
 mod count;
+mod postgres;
 mod run;
 mod sdk_venv;
 mod workspace;
@@ -30,9 +32,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test [-- ARGS]   run ALL tests: prepare the SDK venv (target/sdk-venv), build the
-                   workspace, run `cargo nextest run --workspace` (or `cargo test`) and the
-                   doc tests. ARGS go to the test runner (e.g. a test-name filter).
+  test [-- ARGS]   run ALL tests: prepare the SDK venv (target/sdk-venv), find or start a
+                   PostgreSQL, build the workspace, run `cargo nextest run --workspace` (or
+                   `cargo test`) and the doc tests. ARGS go to the test runner (e.g. a
+                   test-name filter).
   ci               `cargo fmt --check`, `cargo clippy -D warnings`, then exactly `test`
   sdk-venv         only create/refresh target/sdk-venv and print its python
   bench [--quick] [--peers] [--repeat N]
@@ -41,6 +44,8 @@ commands:
 
 environment:
   CI                  set (non-empty, not 0/false): a missing python3 is an error
+  DATABASE_URL        PostgreSQL for the database tests; else 127.0.0.1:5432 when user
+                      postgres gets in, else a throwaway cluster (initdb/pg_ctl) for this run
   SLUICE_SDK_PYTHON   use this python instead of preparing target/sdk-venv
   SLUICE_BIN          use this sluice binary instead of target/debug/sluice";
 
@@ -189,7 +194,17 @@ fn test(ws: &Workspace, log: &mut StepLog, runner_args: Vec<String>) -> Outcome 
         },
     };
 
-    // (b) Build every binary and test target, so tests can spawn target/debug/sluice.
+    // (b) PostgreSQL for the database tests, kept until the tests are done (a throwaway
+    // cluster stops when `database` is dropped, on every return path below).
+    let database = match log.step("postgres", postgres::ensure) {
+        Ok(database) => database,
+        Err(_) => {
+            outcome.failed_steps.push("postgres".to_owned());
+            return outcome;
+        }
+    };
+
+    // (c) Build every binary and test target, so tests can spawn target/debug/sluice.
     // `--tests` makes this build activate dev-dependencies exactly like the test run below,
     // so the test run reuses these artifacts instead of rebuilding with other features.
     let build = log.step("build", || {
@@ -214,10 +229,12 @@ fn test(ws: &Workspace, log: &mut StepLog, runner_args: Vec<String>) -> Outcome 
         return outcome;
     }
 
-    // (c) Run the tests.
+    // (d) Run the tests.
     let use_nextest = run::nextest_available(ws);
     let test_env = |mut c: run::Cmd| {
-        c = c.env("SLUICE_BIN", &sluice_bin);
+        c = c
+            .env("SLUICE_BIN", &sluice_bin)
+            .env("DATABASE_URL", database.url());
         match &sdk_python {
             Some(python) => c.env("SLUICE_SDK_PYTHON", python),
             None => c.env_remove("SLUICE_SDK_PYTHON"),

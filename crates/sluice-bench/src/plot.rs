@@ -129,8 +129,10 @@ pub fn draw(rows: &[Row], path: &Path, title: &str) -> Result<bool> {
         .map_err(|e| anyhow!("{e}"))?;
     let mut mesh = chart.configure_mesh();
     if with_text {
-        mesh.x_desc("achieved requests per second (log)")
-            .y_desc("latency, ms (log)")
+        mesh.x_desc("achieved requests per second (log scale)   ● p50   ▲ p99   × p99.9")
+            .y_desc("latency, ms (log scale)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y}"))
             .label_style(("sans-serif", 15));
     } else {
         mesh.x_labels(0).y_labels(0);
@@ -153,8 +155,9 @@ pub fn draw(rows: &[Row], path: &Path, title: &str) -> Result<bool> {
             let drawn = chart
                 .draw_series(LineSeries::new(line.clone(), c.stroke_width(width)))
                 .map_err(|e| anyhow!("{e}"))?;
-            if with_text {
-                drawn.label(format!("{name} {q}")).legend(move |(x, y)| {
+            // One legend entry per target; the marker says which percentile.
+            if with_text && q == "p50" {
+                drawn.label(name.clone()).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(width))
                 });
             }
@@ -171,7 +174,7 @@ pub fn draw(rows: &[Row], path: &Path, title: &str) -> Result<bool> {
     if with_text {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))

@@ -25,6 +25,8 @@ pub struct Config {
     pub mock: MockProviderSwitch,
     pub dispatch: DispatchConfig,
     pub governance: crate::governance::GovernanceConfig,
+    /// Price overrides and what to do with models that have no price.
+    pub pricing: crate::pricing::PricingConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -391,6 +393,7 @@ impl Config {
         for (name, p) in &self.providers {
             p.validate(name)?;
         }
+        self.pricing.validate()?;
         self.governance
             .validate(&|p| self.providers.contains_key(p) || preset_for(p).is_some())
     }

@@ -205,7 +205,14 @@ pub struct GovernanceConfig {
     pub virtual_keys: BTreeMap<String, VirtualKeyConfig>,
     pub teams: BTreeMap<String, TeamConfig>,
     pub customers: BTreeMap<String, CustomerConfig>,
+    /// Output tokens reserved for a request that sets no `max_tokens` (default 4096). Actual
+    /// usage replaces the reservation when the request settles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_max_output_tokens: Option<u64>,
 }
+
+/// The default of `governance.default_max_output_tokens`.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
 
 impl RateLimit {
     /// Checks limits and durations; `at` is the field path of this rate limit.

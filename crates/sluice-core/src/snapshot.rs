@@ -11,7 +11,9 @@ use crate::config::{
     Config, ConfigError, DispatchConfig, NetworkConfig, PRESETS, ProviderKind, ServerConfig,
     preset_for,
 };
-use crate::governance::VirtualKeyConfig;
+use crate::governance::{DEFAULT_MAX_OUTPUT_TOKENS, GovernanceConfig, VirtualKeyConfig};
+use crate::limits::{LimitSpec, Scope};
+use crate::pricing::{PriceTable, UnknownModelPolicy};
 
 /// A resolved configuration, ready for the hot path.
 #[derive(Debug, Clone)]
@@ -27,13 +29,25 @@ pub struct Snapshot {
     virtual_keys: HashMap<String, Arc<VirtualKeyEntry>>,
     /// Whether a request without a (known) virtual key is refused.
     pub require_virtual_key: bool,
+    /// Output tokens reserved for requests without `max_tokens`.
+    pub default_max_output_tokens: u64,
+    /// The shipped price table with the config's overrides.
+    pub prices: Arc<PriceTable>,
+    /// What a model without a price costs.
+    pub unknown_model: UnknownModelPolicy,
+    team_customers: HashMap<String, String>,
 }
 
-/// A virtual key as authentication and routing see it.
+/// A virtual key as authentication, routing and admission see it.
 #[derive(Debug, Clone)]
 pub struct VirtualKeyEntry {
     pub id: String,
     pub config: VirtualKeyConfig,
+    /// Every limit that applies to a request with this key, built once per snapshot: the key's
+    /// own, its team's, its customer's (through the team or directly).
+    pub charges: Vec<(Scope, LimitSpec)>,
+    /// Per provider config (by provider name): its own limits.
+    pub provider_limits: HashMap<String, (Scope, LimitSpec)>,
 }
 
 /// SHA-256 (lowercase hex) of a virtual key credential: how credentials are stored and looked up.
@@ -202,19 +216,12 @@ impl Snapshot {
             }
         }
         let gov = &config.governance;
-        let virtual_keys: HashMap<String, Arc<VirtualKeyEntry>> = gov
-            .virtual_keys
-            .iter()
-            .map(|(id, vk)| {
-                (
-                    vk.value_hash.to_ascii_lowercase(),
-                    Arc::new(VirtualKeyEntry {
-                        id: id.clone(),
-                        config: vk.clone(),
-                    }),
-                )
-            })
-            .collect();
+        let mut virtual_keys = HashMap::with_capacity(gov.virtual_keys.len());
+        for (id, vk) in &gov.virtual_keys {
+            let entry = virtual_key_entry(gov, id, vk)?;
+            virtual_keys.insert(vk.value_hash.to_ascii_lowercase(), Arc::new(entry));
+        }
+        let prices = Arc::new(PriceTable::from_config(&config.pricing)?);
         let require_virtual_key = gov.require_virtual_key.unwrap_or(!virtual_keys.is_empty());
         Ok(Snapshot {
             version,
@@ -224,6 +231,16 @@ impl Snapshot {
             keyless_presets,
             virtual_keys,
             require_virtual_key,
+            default_max_output_tokens: gov
+                .default_max_output_tokens
+                .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
+            prices,
+            unknown_model: config.pricing.unknown_model,
+            team_customers: gov
+                .teams
+                .iter()
+                .filter_map(|(id, t)| Some((id.clone(), t.customer_id.clone()?)))
+                .collect(),
         })
     }
 
@@ -251,6 +268,11 @@ impl Snapshot {
         self.virtual_keys.get(&hash_credential(credential))
     }
 
+    /// The customer a team belongs to.
+    pub fn team_customer(&self, team_id: &str) -> Option<&str> {
+        self.team_customers.get(team_id).map(String::as_str)
+    }
+
     /// All providers that can serve, sorted by name.
     pub fn providers(&self) -> Vec<&Arc<ProviderEntry>> {
         let mut v: Vec<_> = self.providers.values().collect();
@@ -268,6 +290,59 @@ impl Snapshot {
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
+}
+
+/// The limits of a virtual key and of everything above it, resolved once per snapshot.
+fn virtual_key_entry(
+    gov: &GovernanceConfig,
+    id: &str,
+    vk: &VirtualKeyConfig,
+) -> Result<VirtualKeyEntry, ConfigError> {
+    let spec = |at: &str, rl, b| {
+        LimitSpec::from_config(rl, b).map_err(|e| ConfigError::new(at, e.to_string()))
+    };
+    let at = format!("governance.virtual_keys.{id}");
+    let mut charges = vec![(
+        Scope::virtual_key(id),
+        spec(&at, vk.rate_limit.as_ref(), vk.budget.as_ref())?,
+    )];
+    let mut customer_id = vk.customer_id.as_deref();
+    if let Some(team_id) = vk.team_id.as_deref()
+        && let Some(team) = gov.teams.get(team_id)
+    {
+        let at = format!("governance.teams.{team_id}");
+        charges.push((
+            Scope::team(team_id),
+            spec(&at, team.rate_limit.as_ref(), team.budget.as_ref())?,
+        ));
+        customer_id = customer_id.or(team.customer_id.as_deref());
+    }
+    if let Some(cid) = customer_id
+        && let Some(customer) = gov.customers.get(cid)
+    {
+        let at = format!("governance.customers.{cid}");
+        charges.push((
+            Scope::customer(cid),
+            spec(&at, customer.rate_limit.as_ref(), customer.budget.as_ref())?,
+        ));
+    }
+    let mut provider_limits = HashMap::new();
+    for (i, pc) in vk.provider_configs.iter().enumerate() {
+        let at = format!("{at}.provider_configs[{i}]");
+        provider_limits.insert(
+            pc.provider.clone(),
+            (
+                Scope::provider_config(id, &pc.provider),
+                spec(&at, pc.rate_limit.as_ref(), pc.budget.as_ref())?,
+            ),
+        );
+    }
+    Ok(VirtualKeyEntry {
+        id: id.to_string(),
+        config: vk.clone(),
+        charges,
+        provider_limits,
+    })
 }
 
 fn env_key(value: String) -> KeyEntry {

@@ -33,9 +33,50 @@ pub fn error_response(err: &GatewayError, ingress: Ingress) -> Response<GatewayB
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     }
+    if let GatewayError::LimitExceeded(r) = err {
+        let kind = match r.kind {
+            sluice_core::limits::LimitKind::Requests => "requests",
+            sluice_core::limits::LimitKind::Tokens => "tokens",
+            sluice_core::limits::LimitKind::BudgetUsd => "budget-usd",
+        };
+        ratelimit_headers(
+            res.headers_mut(),
+            kind,
+            r.limit,
+            r.limit.saturating_sub(r.used),
+            r.reset_in,
+        );
+        if let Ok(v) = HeaderValue::from_str(&r.scope.to_string()) {
+            res.headers_mut().insert("x-sluice-limit-scope", v);
+        }
+    }
     if let Some(n) = err.attempts() {
         res.headers_mut()
             .insert("x-sluice-attempts", HeaderValue::from(n));
     }
     res
+}
+
+/// `x-ratelimit-limit-KIND`, `x-ratelimit-remaining-KIND`, `x-ratelimit-reset-KIND` as OpenAI
+/// writes them (reset as a duration such as `1.5s`).
+pub fn ratelimit_headers(
+    h: &mut http::HeaderMap,
+    kind: &str,
+    limit: u64,
+    remaining: u64,
+    reset_in: std::time::Duration,
+) {
+    let name = |what: &str| http::HeaderName::try_from(format!("x-ratelimit-{what}-{kind}"));
+    if let Ok(n) = name("limit") {
+        h.insert(n, HeaderValue::from(limit));
+    }
+    if let Ok(n) = name("remaining") {
+        h.insert(n, HeaderValue::from(remaining));
+    }
+    if let (Ok(n), Ok(v)) = (
+        name("reset"),
+        HeaderValue::from_str(&format!("{:.3}s", reset_in.as_secs_f64())),
+    ) {
+        h.insert(n, v);
+    }
 }

@@ -24,6 +24,9 @@ pub enum GatewayError {
     Unauthorized { message: String },
     #[error("{message}")]
     Forbidden { message: String, code: &'static str },
+    /// A rate limit (429) or budget (402) of the key, its team, customer or provider config.
+    #[error("{0}")]
+    LimitExceeded(Box<sluice_core::limits::Refusal>),
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("no route for {method} {path}")]
@@ -92,6 +95,8 @@ impl GatewayError {
             GatewayError::BadRequest { .. }
             | GatewayError::UnknownProvider { .. }
             | GatewayError::MissingApiKey { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::LimitExceeded(r) if r.is_budget() => StatusCode::PAYMENT_REQUIRED,
+            GatewayError::LimitExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             GatewayError::Forbidden { .. } => StatusCode::FORBIDDEN,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -118,6 +123,8 @@ impl GatewayError {
                     _ => "api_error",
                 })
             }
+            GatewayError::LimitExceeded(r) if r.is_budget() => "insufficient_quota",
+            GatewayError::LimitExceeded(_) => "rate_limit_error",
             GatewayError::Unauthorized { .. } => "authentication_error",
             GatewayError::Forbidden { .. } => "permission_error",
             e if e.status().is_client_error() => "invalid_request_error",
@@ -128,6 +135,8 @@ impl GatewayError {
     fn code(&self) -> Option<&str> {
         match self {
             GatewayError::BadRequest { code, .. } => Some(code),
+            GatewayError::LimitExceeded(r) if r.is_budget() => Some("budget_exceeded"),
+            GatewayError::LimitExceeded(_) => Some("rate_limit_exceeded"),
             GatewayError::Unauthorized { .. } => Some("invalid_api_key"),
             GatewayError::Forbidden { code, .. } => Some(code),
             GatewayError::PayloadTooLarge { .. } => Some("request_too_large"),
@@ -198,6 +207,10 @@ impl GatewayError {
     /// Upstream `retry-after` to pass on to the client, in whole seconds.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
+            GatewayError::LimitExceeded(r) => {
+                let wait = r.retry_after.unwrap_or(r.reset_in);
+                Some(wait.as_secs_f64().ceil() as u64)
+            }
             GatewayError::Upstream { error, .. } => error
                 .rate_limit
                 .retry_after

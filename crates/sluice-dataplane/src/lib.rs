@@ -16,6 +16,7 @@ pub mod body;
 pub mod config_source;
 pub mod error;
 pub mod health;
+pub mod limiter;
 pub mod metrics;
 pub mod pipeline;
 pub mod router;
@@ -24,6 +25,7 @@ pub mod selector;
 pub mod server;
 pub mod settings;
 pub mod upstream;
+pub mod usage;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +41,8 @@ pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     pools: upstream::UpstreamPools,
     retry_budget: health::RetryBudgetState,
+    limiter: Arc<dyn limiter::LimiterBackend>,
+    usage_sink: arc_swap::ArcSwap<usage::SharedUsageSink>,
     /// False until the first config is installed: a data plane that starts with neither a
     /// reachable control plane nor a persisted config must not look ready to a load balancer.
     ready: AtomicBool,
@@ -66,8 +70,26 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             pools,
             retry_budget,
+            limiter: Arc::new(limiter::LocalLimiter::default()),
+            usage_sink: arc_swap::ArcSwap::from_pointee(
+                Arc::new(usage::DiscardUsage) as usage::SharedUsageSink
+            ),
             ready: AtomicBool::new(ready),
         })
+    }
+
+    /// The limiter every admission goes through.
+    pub fn limiter(&self) -> &Arc<dyn limiter::LimiterBackend> {
+        &self.limiter
+    }
+
+    /// Sends settled usage to `sink` from now on (the control plane's ledger).
+    pub fn set_usage_sink(&self, sink: usage::SharedUsageSink) {
+        self.usage_sink.store(Arc::new(sink));
+    }
+
+    pub(crate) fn usage_sink(&self) -> usage::SharedUsageSink {
+        usage::SharedUsageSink::clone(&self.usage_sink.load())
     }
 
     /// Whether a config has been installed (what `/ready` reports).

@@ -121,22 +121,46 @@ impl Store {
             UsageScope::Customer => sums!("customer_id"),
             UsageScope::Provider => sums!("provider"),
         };
+        self.sums(sql, &[id], since).await
+    }
+
+    /// Requests, tokens and cost recorded for the provider config `provider` of virtual key
+    /// `virtual_key_id` (the scope of its `provider_configs[].budget`) at or after `since`.
+    pub async fn provider_config_usage_since(
+        &self,
+        virtual_key_id: &str,
+        provider: &str,
+        since: SystemTime,
+    ) -> Result<UsageTotals> {
+        const SQL: &str = "SELECT COUNT(*), \
+             CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) \
+             FROM usage_ledger WHERE virtual_key_id = $1 AND provider = $2 \
+             AND occurred_at_ms >= $3";
+        self.sums(SQL, &[virtual_key_id, provider], since).await
+    }
+
+    /// Runs a `COUNT, SUM(tokens), SUM(cost)` query whose text parameters are `keys` and whose
+    /// last parameter is `since` in Unix ms.
+    async fn sums(
+        &self,
+        sql: &'static str,
+        keys: &[&str],
+        since: SystemTime,
+    ) -> Result<UsageTotals> {
         let since_ms = millis(since, "since")?;
+        macro_rules! fetch {
+            ($pool:expr) => {{
+                let mut q = sqlx::query_as(sql);
+                for k in keys {
+                    q = q.bind(*k);
+                }
+                q.bind(since_ms).fetch_one($pool).await?
+            }};
+        }
         let (requests, tokens, cost): (i64, i64, i64) = match &self.pools {
-            Pools::Postgres(p) => {
-                sqlx::query_as(sql)
-                    .bind(id)
-                    .bind(since_ms)
-                    .fetch_one(p)
-                    .await?
-            }
-            Pools::Sqlite(p) => {
-                sqlx::query_as(sql)
-                    .bind(id)
-                    .bind(since_ms)
-                    .fetch_one(p)
-                    .await?
-            }
+            Pools::Postgres(p) => fetch!(p),
+            Pools::Sqlite(p) => fetch!(p),
         };
         // Every column is CHECKed non-negative, so the sums are too.
         Ok(UsageTotals {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sluice_core::Config;
 use sluice_core::config::{DispatchConfig, MockProviderSwitch, ServerConfig};
+use sluice_core::pricing::PricingConfig;
 
 use sqlx::types::Json;
 
@@ -20,6 +21,9 @@ struct Settings {
     dispatch: DispatchConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
     require_virtual_key: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_max_output_tokens: Option<u64>,
+    pricing: PricingConfig,
 }
 
 impl<M> Tx<M> {
@@ -45,11 +49,13 @@ impl<M> Tx<M> {
             server: settings.server,
             mock: settings.mock,
             dispatch: settings.dispatch,
+            pricing: settings.pricing,
             ..Config::default()
         };
         config.providers = self.providers().await?.into_iter().collect();
         let governance = &mut config.governance;
         governance.require_virtual_key = settings.require_virtual_key;
+        governance.default_max_output_tokens = settings.default_max_output_tokens;
         governance.customers = self.customers().await?.into_iter().collect();
         governance.teams = self.teams().await?.into_iter().collect();
         governance.virtual_keys = self.virtual_keys().await?.into_iter().collect();
@@ -65,6 +71,8 @@ impl Tx<Write> {
             mock: config.mock.clone(),
             dispatch: config.dispatch.clone(),
             require_virtual_key: config.governance.require_virtual_key,
+            default_max_output_tokens: config.governance.default_max_output_tokens,
+            pricing: config.pricing.clone(),
         };
         on_conn!(&mut self.conn, |c| {
             sqlx::query(

@@ -178,4 +178,27 @@ on_both_backends! {
         let none = store.usage_since(UsageScope::Customer, "acme", old).await.unwrap();
         assert_eq!(none, UsageTotals::default());
     }
+
+    async fn provider_config_usage_counts_one_provider_of_one_key(db) {
+        let store = db.store().await;
+        let now = SystemTime::now();
+        let mut other_provider = record("b", "vk-1", 2, 20, now);
+        other_provider.provider = "anthropic".into();
+        store
+            .record_usage(&[
+                record("a", "vk-1", 1, 10, now),
+                other_provider,
+                record("c", "vk-2", 4, 40, now),
+            ])
+            .await
+            .unwrap();
+        let since = now - Duration::from_secs(60);
+        let pc = store.provider_config_usage_since("vk-1", "openai", since).await.unwrap();
+        assert_eq!((pc.requests, pc.tokens, pc.cost_micros), (1, 2, 10));
+        let later = store
+            .provider_config_usage_since("vk-1", "openai", now + Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(later, UsageTotals::default());
+    }
 }

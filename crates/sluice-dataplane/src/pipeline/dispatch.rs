@@ -11,18 +11,20 @@ use hyper::body::Incoming;
 use sluice_core::backoff::Backoff;
 use sluice_core::dispatch::{FailedAttempt, Next, next_step};
 use sluice_core::key_health::{Availability, KeyPermit};
+use sluice_core::limits::{Actual, ChargeList, Reservation};
 use sluice_core::selection::pick_weighted;
 use sluice_core::{FailureClass, ProviderKind};
 use sluice_providers::{
     ChunkDecoder, Decoded, EncodeError, RateLimitInfo, StreamItem, Target, UpstreamError,
 };
 
+use super::admit::{Admission, estimated_cost};
 use super::ingress::Operation;
 use super::relay::{StreamFailure, prefetch};
 use super::route::RouteTarget;
 use crate::Gateway;
 use crate::error::GatewayError;
-use crate::runtime::ProviderRuntime;
+use crate::runtime::{ProviderRuntime, Runtime};
 
 /// Largest upstream body read into memory for a non-streaming answer.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
@@ -62,10 +64,12 @@ pub struct Served {
 /// the upstream's `retry-after`), failing over to the next target, or giving up (caller faults).
 pub async fn dispatch(
     gw: &Gateway,
+    rt: &Runtime,
     op: &Operation,
     plan: &[RouteTarget],
     deadline: Instant,
-) -> Result<(Answer, Served), GatewayError> {
+    admission: &Admission,
+) -> Result<(Answer, Served, Option<Reservation>), GatewayError> {
     let mut attempts = 0u32;
     let mut best: Option<GatewayError> = None;
     let mut upstream = Duration::ZERO;
@@ -78,6 +82,28 @@ pub async fn dispatch(
         let backoff = Backoff::from_network(net);
         let mut tried: Vec<usize> = Vec::new();
         let mut attempt_on_target = 0u32;
+        // The key's limits on this provider: a provider config over its limit is skipped.
+        let provider_reservation = match reserve_provider_config(gw, rt, target, admission) {
+            Ok(r) => r,
+            Err(refusal) => {
+                best = rank(best, refusal);
+                note_failover(prt, is_last_target);
+                continue;
+            }
+        };
+        let mut provider_reservation = Some(provider_reservation);
+        let release = |r: &mut Option<Option<Reservation>>, called: bool| {
+            if let Some(Some(res)) = r.take() {
+                gw.limiter().settle(
+                    res,
+                    if called {
+                        Actual::called(0, 0)
+                    } else {
+                        Actual::not_called()
+                    },
+                );
+            }
+        };
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -138,6 +164,7 @@ pub async fn dispatch(
                             upstream,
                             waited,
                         },
+                        provider_reservation.take().flatten(),
                     ));
                 }
                 Err(e) => e,
@@ -147,6 +174,7 @@ pub async fn dispatch(
                 // Says nothing about the key or the provider.
                 key.release(key_permit);
                 prt.health.release(provider_permit);
+                release(&mut provider_reservation, true);
                 return Err(err.into_gateway(&prt.entry.name, attempts));
             }
             let cooldown = key.on_failure(now, key_permit, class, err.limits());
@@ -212,9 +240,13 @@ pub async fn dispatch(
                     note_failover(prt, is_last_target);
                     break;
                 }
-                Next::GiveUp => return Err(with_attempts(best.expect("just ranked"), attempts)),
+                Next::GiveUp => {
+                    release(&mut provider_reservation, true);
+                    return Err(with_attempts(best.expect("just ranked"), attempts));
+                }
             }
         }
+        release(&mut provider_reservation, attempt_on_target > 0);
     }
     Err(with_attempts(
         best.unwrap_or_else(|| GatewayError::Timeout {
@@ -227,6 +259,27 @@ pub async fn dispatch(
         }),
         attempts,
     ))
+}
+
+/// Reserves the request against the virtual key's limits for this target's provider, if any.
+fn reserve_provider_config(
+    gw: &Gateway,
+    rt: &Runtime,
+    target: &RouteTarget,
+    admission: &Admission,
+) -> Result<Option<Reservation>, GatewayError> {
+    let Some(vk) = admission.principal.virtual_key() else {
+        return Ok(None);
+    };
+    let Some((scope, spec)) = vk.provider_limits.get(&target.provider.entry.name) else {
+        return Ok(None);
+    };
+    let cost = estimated_cost(rt, target, &admission.estimate, spec.budget.is_some())?;
+    let charges = ChargeList::new(admission.estimate.total(), cost).with(scope.clone(), *spec);
+    gw.limiter()
+        .reserve(&charges)
+        .map(Some)
+        .map_err(|r| GatewayError::LimitExceeded(Box::new(r)))
 }
 
 fn note_retry(prt: &ProviderRuntime) {
@@ -561,6 +614,7 @@ fn rank(best: Option<GatewayError>, new: GatewayError) -> Option<GatewayError> {
                 FailureClass::RateLimited => 3,
                 _ => 2,
             },
+            GatewayError::LimitExceeded(_) => 3,
             GatewayError::Timeout { .. } | GatewayError::BadUpstreamBody { .. } => 1,
             _ => 0,
         }

@@ -2,19 +2,23 @@
 //!
 //! 1. [`ingress`] — read the bounded body, parse into the canonical request.
 //! 2. [`authenticate`] — find the caller's virtual key in the snapshot by credential hash.
-//! 3. admit — reserve the request against every applicable limit (governance issue).
+//! 3. [`admit`] — reserve the request against the key's, team's and customer's limits
+//!    (after route, so the estimate is priced for the plan's primary target).
 //! 4. cache — (cache issue).
 //! 5. [`route`] — the plan: primary `provider/model`, then fallbacks.
 //! 6. [`dispatch`] — attempts with key selection, retries and failover.
 //! 7. [`relay`] — the answer in the client's wire format, streamed as it arrives.
-//! 8. settle / 9. observe — usage and the request record ([`observe`]).
+//! 8. [`settle`] — actual usage replaces the reservation; a usage event goes to the ledger.
+//! 9. [`observe`] — metrics and the request record.
 
+pub mod admit;
 pub mod authenticate;
 pub mod dispatch;
 pub mod ingress;
 pub mod observe;
 pub mod relay;
 pub mod route;
+pub mod settle;
 
 use std::time::{Duration, Instant};
 
@@ -45,7 +49,8 @@ impl Gateway {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let result = async {
+        let request_id = new_request_id();
+        let prepared = async {
             let principal = authenticate::authenticate(&rt, req.headers())?;
             let body = ingress::read_body(
                 req.into_body(),
@@ -56,21 +61,43 @@ impl Gateway {
             let op = ingress::parse(endpoint, &body)?;
             drop(body);
             let plan = route::plan(&rt, &principal, op.model(), op.fallbacks())?;
-            let deadline = started + Duration::from_millis(rt.snapshot.server.request_timeout_ms);
-            let (answer, served) = dispatch::dispatch(self, &op, &plan, deadline).await?;
-            Ok::<_, GatewayError>((op, answer, served))
+            let admission = admit::admit(self, &rt, principal, &op, &plan)?;
+            Ok::<_, GatewayError>((op, plan, admission))
         }
         .await;
-        let (op, answer, served) = match result {
+        let (op, plan, admission) = match prepared {
             Ok(v) => v,
             Err(e) => {
                 observe::failed(endpoint, &e, started);
-                return error_response(&e, ingress);
+                return with_request_id(error_response(&e, ingress), &request_id);
+            }
+        };
+        let deadline = started + Duration::from_millis(rt.snapshot.server.request_timeout_ms);
+        let dispatched = dispatch::dispatch(self, &rt, &op, &plan, deadline, &admission).await;
+        let headroom = admission
+            .charges
+            .as_ref()
+            .map(|c| self.limiter().headroom(c));
+        let settler = |provider_reservation| settle::Settler {
+            limiter: self.limiter().clone(),
+            sink: self.usage_sink(),
+            rt: rt.clone(),
+            request_id: request_id.clone(),
+            admission,
+            provider_reservation,
+        };
+        let (answer, served, settler) = match dispatched {
+            Ok((answer, served, pr)) => (answer, served, settler(pr)),
+            Err(e) => {
+                settler(None).failed(e.attempts().unwrap_or(0) > 0);
+                observe::failed(endpoint, &e, started);
+                return with_request_id(error_response(&e, ingress), &request_id);
             }
         };
         let mut res = match answer {
             Answer::Full(decoded) => {
                 observe::finished(endpoint, &served, decoded.usage.as_ref(), started);
+                settler.served(&served, decoded.usage);
                 let body = if matches!(op, Operation::Chat(_)) {
                     relay::render_chat(ingress, decoded.body)
                 } else {
@@ -102,7 +129,7 @@ impl Gateway {
                     },
                 };
                 observe::stream_started(endpoint, &served, started);
-                let on_end = observe::stream_end(endpoint, served.clone(), started);
+                let on_end = observe::stream_end(endpoint, served.clone(), started, settler);
                 sse_response(relay::stream_body(
                     first,
                     body,
@@ -115,12 +142,51 @@ impl Gateway {
             }
             Answer::RawStream(body) => {
                 observe::stream_started(endpoint, &served, started);
-                let on_end = observe::stream_end(endpoint, served.clone(), started);
+                let on_end = observe::stream_end(endpoint, served.clone(), started, settler);
                 sse_response(relay::raw_stream_body(body, served.idle_timeout, on_end))
             }
         };
         served_headers(res.headers_mut(), &served);
-        res
+        if let Some(h) = headroom {
+            limit_headers(res.headers_mut(), &h);
+        }
+        with_request_id(res, &request_id)
+    }
+}
+
+/// A request id unique enough for the ledger's idempotency: time and randomness, no
+/// coordination between replicas.
+fn new_request_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!("req_{nanos:016x}{:016x}", rand::random::<u64>())
+}
+
+fn with_request_id(mut res: Response<GatewayBody>, id: &str) -> Response<GatewayBody> {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+/// The tightest request and token limits of the key, its team and customer, as OpenAI sends
+/// its own `x-ratelimit-*` headers.
+fn limit_headers(h: &mut http::HeaderMap, headroom: &sluice_core::limits::LimitHeadroom) {
+    for (kind, u) in [
+        ("requests", &headroom.requests),
+        ("tokens", &headroom.tokens),
+    ] {
+        if let Some(u) = u {
+            crate::body::ratelimit_headers(
+                h,
+                kind,
+                u.usage.max,
+                u.usage.max.saturating_sub(u.usage.used),
+                u.usage.reset_in,
+            );
+        }
     }
 }
 

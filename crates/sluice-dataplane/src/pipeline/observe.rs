@@ -9,6 +9,7 @@ use sluice_core::wire::Usage;
 use super::dispatch::Served;
 use super::ingress::Endpoint;
 use super::relay::{OnStreamEnd, StreamOutcome};
+use super::settle::Settler;
 use crate::error::GatewayError;
 
 /// Tracks one in-flight request (or stream) in a gauge for as long as it lives.
@@ -89,10 +90,16 @@ pub fn failed(endpoint: Endpoint, err: &GatewayError, started: Instant) {
     );
 }
 
-pub fn stream_end(endpoint: Endpoint, served: Served, started: Instant) -> OnStreamEnd {
+pub fn stream_end(
+    endpoint: Endpoint,
+    served: Served,
+    started: Instant,
+    settler: Settler,
+) -> OnStreamEnd {
     let active = InFlight::stream();
     Box::new(move |outcome: StreamOutcome| {
         drop(active);
+        settler.served(&served, outcome.usage);
         record_tokens(&served.provider, outcome.usage.as_ref());
         tracing::debug!(
             target: "sluice::request",
