@@ -92,3 +92,42 @@ retry_backoff_max_ms = 5
     );
     assert!(text.contains("sluice_upstream_duration_seconds_bucket"));
 }
+
+#[tokio::test]
+async fn rate_limit_usage_and_max_gauges_make_the_80_percent_alert_computable() {
+    let cfg = format!(
+        r#"
+[governance.virtual_keys.vk-gauge]
+value_hash = "{}"
+provider_configs = [{{ provider = "mock" }}]
+rate_limit = {{ request_max_limit = 10, request_reset_duration = "1h" }}
+budget = {{ max_limit = 5.0, reset_duration = "1M" }}
+"#,
+        sluice_core::hash_credential("vk-gauge")
+    );
+    let gw = start_gateway(&cfg, &[]).await;
+    let c = HttpClient::new();
+    for _ in 0..9 {
+        let r = c
+            .post_json(
+                &gw.url("/v1/chat/completions"),
+                &chat("gpt-4o-mini", "hi"),
+                &[("authorization", "Bearer vk-gauge")],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let text = c.get(&gw.url("/metrics")).await.unwrap().text();
+    let labels = [
+        "scope=\"virtual_key\"",
+        "id=\"vk-gauge\"",
+        "kind=\"requests\"",
+    ];
+    let used = sample(&text, "sluice_rate_limit_usage", &labels).expect("usage gauge");
+    let max = sample(&text, "sluice_rate_limit_max", &labels).expect("max gauge");
+    assert_eq!((used, max), (9.0, 10.0), "{text}");
+    assert!(used / max > 0.8);
+    let budget = ["id=\"vk-gauge\"", "kind=\"budget_usd\""];
+    assert_eq!(sample(&text, "sluice_rate_limit_max", &budget), Some(5.0));
+    assert!(sample(&text, "sluice_rate_limit_usage", &budget).unwrap() > 0.0);
+}

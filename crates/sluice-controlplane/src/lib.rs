@@ -19,8 +19,9 @@ mod api;
 mod auth;
 mod change_listener;
 mod error;
+mod ledger;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use sluice_store::Store;
 use tokio::sync::watch;
@@ -31,6 +32,7 @@ pub use auth::{
     ADMIN_TOKEN_ENV, AdminExposure, UnprotectedAdminApi, admin_token_from_env, check_admin_exposure,
 };
 pub use error::ControlPlaneError;
+pub use ledger::{BudgetScope, BudgetUsage, LiveUsage, budget_scopes};
 pub use sluice_core::VersionedConfig;
 pub use sluice_store::{EncryptionKey, EncryptionKeyError};
 
@@ -40,6 +42,8 @@ pub struct ControlPlane {
     feed: watch::Sender<Arc<VersionedConfig>>,
     /// PostgreSQL change listener tasks; stopped when the control plane is dropped.
     background: Mutex<Vec<JoinHandle<()>>>,
+    /// Live limiter counters of a data plane in this process (`sluice serve`), if any.
+    usage_view: RwLock<Option<Arc<dyn LiveUsage>>>,
 }
 
 impl ControlPlane {
@@ -79,6 +83,7 @@ impl ControlPlane {
             store,
             feed,
             background: Mutex::new(Vec::new()),
+            usage_view: RwLock::new(None),
         });
         if let Some(pool) = cp.store.postgres_pool() {
             let tasks = change_listener::spawn(Arc::downgrade(&cp), pool.clone());

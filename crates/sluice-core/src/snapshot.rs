@@ -268,6 +268,11 @@ impl Snapshot {
         self.virtual_keys.get(&hash_credential(credential))
     }
 
+    /// Every virtual key (in no particular order).
+    pub fn virtual_keys(&self) -> impl Iterator<Item = &Arc<VirtualKeyEntry>> {
+        self.virtual_keys.values()
+    }
+
     /// The customer a team belongs to.
     pub fn team_customer(&self, team_id: &str) -> Option<&str> {
         self.team_customers.get(team_id).map(String::as_str)

@@ -53,7 +53,50 @@ pub fn render() -> String {
         .unwrap_or_default()
 }
 
+/// Sets `sluice_rate_limit_usage` and `sluice_rate_limit_max` for every limit of every scope
+/// in the current config. Runs at scrape time, off the request path; label values are the
+/// configured ids, so cardinality is bounded by the config.
+pub fn record_limit_usage(gw: &crate::Gateway) {
+    let rt = gw.runtime();
+    let mut seen = std::collections::HashSet::new();
+    for vk in rt.snapshot.virtual_keys() {
+        let scopes = vk.charges.iter().chain(vk.provider_limits.values());
+        for (scope, spec) in scopes {
+            if !seen.insert(scope.clone()) {
+                continue;
+            }
+            for u in gw.limiter().usage(scope, spec) {
+                let (used, max) = match u.kind {
+                    sluice_core::limits::LimitKind::BudgetUsd => {
+                        (u.used as f64 / 1e6, u.max as f64 / 1e6)
+                    }
+                    _ => (u.used as f64, u.max as f64),
+                };
+                let labels = [
+                    ("scope", scope.kind.as_str().to_string()),
+                    ("id", scope.id.to_string()),
+                    ("kind", u.kind.as_str().to_string()),
+                ];
+                metrics::gauge!("sluice_rate_limit_usage", &labels).set(used);
+                metrics::gauge!("sluice_rate_limit_max", &labels).set(max);
+            }
+        }
+    }
+}
+
 fn describe() {
+    metrics::describe_gauge!(
+        "sluice_rate_limit_usage",
+        "Current usage of a limit (requests, tokens, or budget in USD) by scope, id and kind"
+    );
+    metrics::describe_gauge!(
+        "sluice_rate_limit_max",
+        "The limit itself, same labels as usage"
+    );
+    metrics::describe_counter!(
+        "sluice_cost_micro_usd_total",
+        "Cost of served requests in micro-USD, by provider"
+    );
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         "sluice_requests_total",

@@ -47,6 +47,7 @@ pub async fn route(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response<G
         }
         (&Method::GET, "/v1/models" | "/models") => models(&gw),
         (&Method::GET, "/metrics") => {
+            crate::metrics::record_limit_usage(&gw);
             let mut res = Response::new(crate::body::full(crate::metrics::render()));
             res.headers_mut().insert(
                 http::header::CONTENT_TYPE,

@@ -95,6 +95,20 @@ impl ApiError {
     }
 }
 
+impl From<crate::ControlPlaneError> for ApiError {
+    fn from(e: crate::ControlPlaneError) -> Self {
+        match e {
+            crate::ControlPlaneError::Store(e) => e.into(),
+            other => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "api_error",
+                other.to_string(),
+                None,
+            ),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

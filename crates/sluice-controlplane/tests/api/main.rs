@@ -30,5 +30,6 @@ mod hierarchy;
 mod providers;
 mod seed_sequence;
 mod support;
+mod usage;
 mod validation;
 mod virtual_keys;

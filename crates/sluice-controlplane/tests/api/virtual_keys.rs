@@ -131,7 +131,7 @@ on_both_backends! {
         app.call("DELETE", VK, None).await.expect_error(404, None);
     }
 
-    async fn usage_lists_every_limit_that_applies_with_zero_usage(app) {
+    async fn usage_lists_every_limit_that_applies_and_only_ledger_budgets_without_a_data_plane(app) {
         app.call("POST", "/api/governance/customers", Some(json!({"id": "acme", "name": "Acme",
             "budget": {"max_limit": 10000, "reset_duration": "1M"}}))).await.expect(201);
         app.call("POST", "/api/governance/teams", Some(json!({"id": "eng", "name": "Eng", "customer_id": "acme",
@@ -143,8 +143,15 @@ on_both_backends! {
         let r = app.call("GET", &format!("{VK}/usage"), None).await;
         r.expect(200);
         assert_eq!(r.body["virtual_key_id"], "vk-prod");
+        assert_eq!(r.body["usage_source"], "ledger");
         let limits: Vec<(String, String, String, String)> = r.body["limits"].as_array().unwrap().iter().map(|l| {
-            assert_eq!(l["usage"], 0);
+            // Rate windows live in the data planes; a budget's spend is in the ledger.
+            if l["kind"] == "budget_usd" {
+                assert_eq!(l["usage"], 0.0, "{l}");
+                assert!(l["resets_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{l}");
+            } else {
+                assert!(l["usage"].is_null() && l["resets_at"].is_null(), "{l}");
+            }
             let s = |k: &str| l[k].as_str().unwrap_or_default().to_string();
             (s("scope"), s("id"), s("kind"), s("reset_duration"))
         }).collect();

@@ -4,8 +4,9 @@
 //! With a virtual key that has `provider_configs`, a bare model goes to one of its providers by
 //! weight (the others become fallbacks, `model_map` applied), and only its providers and
 //! `allowed_models` may be used (403 otherwise). A provider config is a candidate for a bare
-//! model only if it maps it, allows it, or the catalog says the provider serves it: a request
-//! never reaches a provider that cannot serve it.
+//! model only if it maps it, allows it, or the catalog (the shipped price table, model-family
+//! prefixes, the provider's configured `models`) says the provider serves it: a request never
+//! reaches a provider that cannot serve it.
 
 use std::sync::Arc;
 
