@@ -408,3 +408,25 @@ pub fn sdk_python() -> Option<String> {
         }
     }
 }
+
+/// Stops `proc` as an operator would (SIGTERM: a graceful shutdown) and waits for it to exit;
+/// kills it if it is still running after 30 s.
+pub async fn stop_gracefully(mut proc: Proc) -> std::process::ExitStatus {
+    let pid = proc.child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", pid.as_str()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -TERM {pid} failed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = proc.child.kill();
+            panic!("pid {pid} still running 30 s after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -27,6 +27,9 @@ pub struct Run {
     pub stats: LoadStats,
     /// utime + stime of the measured process tree (the mock for `direct`) during the run.
     pub cpu_s: f64,
+    /// The part of `cpu_s` spent in the kernel (stime): sockets, epoll, scheduling.
+    #[serde(default)]
+    pub cpu_sys_s: f64,
     /// `cpu_s` per answered request, µs.
     pub cpu_us_per_req: f64,
     /// Peak RSS of the measured tree during the run (max of 100 ms samples and `VmHWM`).
@@ -44,6 +47,7 @@ pub struct Run {
 /// What the processes we know about have used so far, and the machine.
 struct Ticks {
     target: u64,
+    target_sys: u64,
     mock: u64,
     this: u64,
     children: u64,
@@ -54,6 +58,7 @@ fn ticks(target: &[u32], mock: &[u32]) -> Ticks {
     let (busy, _) = procfs::machine_ticks();
     Ticks {
         target: procfs::tree_ticks(target),
+        target_sys: target.iter().map(|&p| procfs::sys_ticks(p)).sum(),
         mock: procfs::tree_ticks(mock),
         this: procfs::cpu_ticks(std::process::id()),
         children: procfs::self_children_ticks(),
@@ -157,6 +162,7 @@ pub fn run(
         },
         stats,
         cpu_s,
+        cpu_sys_s: d(a.target_sys, b.target_sys) as f64 / tck,
         rss_peak_kb: polled.max(hwm),
         upstream_cpu_s: mock_t as f64 / tck,
         loadgen_cpu_s: child_t as f64 / tck,

@@ -33,6 +33,13 @@ pub fn cpu_ticks(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// stime alone (CPU in the kernel on the process's behalf), in ticks.
+pub fn sys_ticks(pid: u32) -> u64 {
+    stat_fields(pid)
+        .map(|f| f[12].parse::<u64>().unwrap_or(0))
+        .unwrap_or(0)
+}
+
 /// utime + stime of the processes this one has waited for (cutime + cstime), in ticks: after a
 /// load generator exits and is reaped, its CPU shows up here.
 pub fn self_children_ticks() -> u64 {

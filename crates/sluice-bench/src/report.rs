@@ -89,6 +89,8 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttft: Option<[Tail; 3]>,
     pub cpu_us_per_req: Span,
+    /// Share of the gateway's CPU spent in the kernel (stime / (utime + stime)).
+    pub cpu_kernel_share: Span,
     pub direct_cpu_us_per_req: Span,
     /// Largest peak RSS over the repetitions, KiB.
     pub rss_peak_kb: u64,
@@ -173,6 +175,7 @@ pub fn rows(runs: &[Run]) -> Vec<Row> {
                 overhead: tail(&lat, 2),
                 ttft: streaming.then(|| [tail(&ttft, 0), tail(&ttft, 1), tail(&ttft, 2)]),
                 cpu_us_per_req: span(&|_, g| g.cpu_us_per_req),
+                cpu_kernel_share: span(&|_, g| g.cpu_sys_s / g.cpu_s.max(1e-9)),
                 direct_cpu_us_per_req: span(&|d, _| d.cpu_us_per_req),
                 rss_peak_kb: pairs.iter().map(|(_, g)| g.rss_peak_kb).max().unwrap_or(0),
                 errors: pairs.iter().map(|(_, g)| g.stats.errors).sum(),
@@ -371,12 +374,12 @@ pub fn markdown(res: &Results) -> String {
         o,
         "| target | load | direct req/s | gateway req/s | gateway p50 / p99 / p99.9 ms | overhead p50 ms | overhead p99 ms | overhead p99.9 ms | CPU µs/req | peak RSS MiB | errors | noise (cores) |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &res.rows {
         let n = r.reps;
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} / {} / {} | {} | {} | {} | {} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} / {} / {} | {} | {} | {} | {} | {:.0}% | {:.1} | {} | {} |",
             r.target,
             r.load.label(),
             f(r.direct_rps.median, 0),
@@ -388,6 +391,7 @@ pub fn markdown(res: &Results) -> String {
             span(r.overhead.p99, 3, n, true),
             signed(r.overhead.p999.median, 3),
             span(r.cpu_us_per_req, 1, n, false),
+            r.cpu_kernel_share.median * 100.0,
             r.rss_peak_kb as f64 / 1024.0,
             if r.direct_errors > 0 {
                 format!("{} (direct {})", r.errors, r.direct_errors)
@@ -477,7 +481,7 @@ pub fn markdown(res: &Results) -> String {
     let _ = writeln!(o, "\n## Every run\n");
     let _ = writeln!(
         o,
-        "| time | rep | target | side | load | req/s | p50 ms | p99 ms | p99.9 ms | max ms | TTFT p50 / p99 ms | errors | CPU s | CPU µs/req | peak RSS MiB | upstream CPU s | loadgen CPU s | foreign CPU s | gate waited s |"
+        "| time | rep | target | side | load | req/s | p50 ms | p99 ms | p99.9 ms | max ms | TTFT p50 / p99 ms | errors | CPU s (kernel) | CPU µs/req | peak RSS MiB | upstream CPU s | loadgen CPU s | foreign CPU s | gate waited s |"
     );
     let _ = writeln!(
         o,
@@ -487,7 +491,7 @@ pub fn markdown(res: &Results) -> String {
         let s = &r.stats;
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} ({:.2}) | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.0} |",
             r.ts,
             r.rep,
             r.target,
@@ -502,6 +506,7 @@ pub fn markdown(res: &Results) -> String {
                 .map_or("-".into(), |t| format!("{} / {}", f(t.p50, 3), f(t.p99, 3))),
             s.errors,
             r.cpu_s,
+            r.cpu_sys_s,
             r.cpu_us_per_req,
             r.rss_peak_kb as f64 / 1024.0,
             r.upstream_cpu_s,

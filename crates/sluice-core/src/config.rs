@@ -27,6 +27,29 @@ pub struct Config {
     pub governance: crate::governance::GovernanceConfig,
     /// Price overrides and what to do with models that have no price.
     pub pricing: crate::pricing::PricingConfig,
+    /// The request log: whether data planes ship one record per request, and how long the
+    /// control plane keeps them.
+    pub logs: LogsConfig,
+}
+
+/// `[logs]`: the request log (see docs/observability.md). Records are best-effort: a data plane
+/// drops them (and counts it) rather than slow or fail a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Ship and store one record per request.
+    pub enabled: bool,
+    /// Records older than this many days are deleted by the control plane (1 to 3650).
+    pub retention_days: u32,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            enabled: true,
+            retention_days: 7,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -394,6 +417,12 @@ impl Config {
             p.validate(name)?;
         }
         self.pricing.validate()?;
+        if !(1..=3650).contains(&self.logs.retention_days) {
+            return Err(ConfigError::new(
+                "logs.retention_days",
+                "must be between 1 and 3650",
+            ));
+        }
         self.governance
             .validate(&|p| self.providers.contains_key(p) || preset_for(p).is_some())
     }

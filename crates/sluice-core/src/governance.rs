@@ -169,6 +169,10 @@ pub struct VirtualKeyConfig {
     pub budget: Option<Budget>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provider_configs: Vec<VkProviderConfig>,
+    /// Keep the request messages and the response text in this key's request-log records
+    /// (truncated; see docs/observability.md). Off by default: prompts may hold personal data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub log_content: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -401,6 +405,7 @@ mod tests {
                 rate_limit: None,
                 budget: None,
                 provider_configs: vec![],
+                log_content: false,
             },
         );
         let e = g.validate(&|_| true).unwrap_err();

@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub prices: Arc<PriceTable>,
     /// What a model without a price costs.
     pub unknown_model: UnknownModelPolicy,
+    /// Whether one request-log record per request is shipped (`[logs] enabled`).
+    pub request_log: bool,
     team_customers: HashMap<String, String>,
 }
 
@@ -236,6 +238,7 @@ impl Snapshot {
                 .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
             prices,
             unknown_model: config.pricing.unknown_model,
+            request_log: config.logs.enabled,
             team_customers: gov
                 .teams
                 .iter()

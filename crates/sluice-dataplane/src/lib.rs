@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod selector;
 pub mod server;
 pub mod settings;
+pub mod spans;
 pub mod upstream;
 pub mod usage;
 

@@ -141,6 +141,30 @@ fn describe() {
         "sluice_time_to_first_token_seconds",
         "Streams: time from the request to the first chunk sent to the client"
     );
+    describe_counter!(
+        "sluice_usage_events_reported_total",
+        "Usage events acknowledged by the ledger (re-sent ones counted again)"
+    );
+    describe_counter!(
+        "sluice_usage_events_dropped_total",
+        "Usage events lost before the ledger, by reason (queue_full, buffer_full, rejected, corrupt_spill, shutdown)"
+    );
+    describe_counter!(
+        "sluice_usage_events_spilled_total",
+        "Usage events written to the spill file while the ledger was unreachable"
+    );
+    describe_counter!(
+        "sluice_usage_report_failures_total",
+        "Failed usage reports and budget reads (each is retried with backoff)"
+    );
+    describe_gauge!(
+        "sluice_usage_events_buffered",
+        "Usage events in memory waiting for the ledger"
+    );
+    describe_gauge!(
+        "sluice_usage_spill_bytes",
+        "Bytes of the usage spill file not yet delivered to the ledger"
+    );
     describe_histogram!(
         "sluice_gateway_overhead_seconds",
         "The gateway's own time: wall time minus upstream waiting and retry backoff"

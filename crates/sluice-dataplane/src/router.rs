@@ -7,6 +7,7 @@ use http::{Method, Response, StatusCode};
 use hyper::body::Incoming;
 use sluice_core::wire::{ModelEntry, ModelList};
 use sluice_providers::ingress;
+use tracing::Instrument;
 
 use crate::Gateway;
 use crate::body::{GatewayBody, error_response, json_response};
@@ -30,7 +31,8 @@ pub async fn route(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response<G
         if !gw.is_ready() {
             return not_ready(endpoint.ingress());
         }
-        return gw.serve_inference(endpoint, req).await;
+        let span = crate::spans::request(endpoint, req.headers());
+        return gw.serve_inference(endpoint, req).instrument(span).await;
     }
     match (req.method(), path) {
         (&Method::GET, "/health") => json_response(StatusCode::OK, r#"{"status":"ok"}"#),

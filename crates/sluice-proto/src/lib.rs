@@ -1,5 +1,5 @@
 //! The gRPC contract between Sluice's planes (`proto/sluice/v1/`), and the control plane's side
-//! of the config push ([`server::ConfigFeed`]).
+//! of the config push ([`server::ConfigFeed`]) and of the usage report ([`usage::UsageReceiver`]).
 //!
 //! The config travels as the serde JSON of [`sluice_core::Config`] inside a versioned envelope
 //! ([`v1::ConfigSnapshot`]): the typed Rust schema stays the single source of truth, and the
@@ -7,6 +7,7 @@
 //! ends of that conversion.
 
 pub mod server;
+pub mod usage;
 
 use sluice_core::{Config, VersionedConfig};
 

@@ -1,5 +1,6 @@
 //! The control plane's side of `ConfigService.Watch`: streams the current versioned config to a
-//! data plane on connect and every later one as it is published.
+//! data plane on connect and every later one as it is published. [`serve_with_usage`] serves
+//! `UsageService` ([`crate::usage`]) next to it.
 //!
 //! It reads a `tokio::sync::watch` channel rather than the store, so it does not depend on the
 //! control-plane crate and every connected data plane shares one source of truth. A watch
@@ -18,6 +19,7 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::encode_snapshot;
+use crate::usage::{UsageLedger, UsageReceiver};
 use crate::v1::config_service_server::{ConfigService, ConfigServiceServer};
 use crate::v1::{ConfigSnapshot, WatchRequest};
 
@@ -63,6 +65,32 @@ pub async fn serve(
     configs: watch::Receiver<Arc<VersionedConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
+    serve_services(listener, configs, None::<UsageReceiver<NoLedger>>, shutdown).await
+}
+
+/// Serves `ConfigService` and `UsageService` (over `ledger`) on `listener` until `shutdown`
+/// resolves: the control plane's whole gRPC side.
+pub async fn serve_with_usage<L: UsageLedger>(
+    listener: TcpListener,
+    configs: watch::Receiver<Arc<VersionedConfig>>,
+    ledger: L,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    serve_services(
+        listener,
+        configs,
+        Some(UsageReceiver::new(ledger)),
+        shutdown,
+    )
+    .await
+}
+
+async fn serve_services<L: UsageLedger>(
+    listener: TcpListener,
+    configs: watch::Receiver<Arc<VersionedConfig>>,
+    usage: Option<UsageReceiver<L>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let (close, closing) = watch::channel(false);
     let shutdown = async move {
@@ -75,8 +103,23 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(5)))
         .add_service(ConfigFeed::new(configs).closing_on(closing).into_service())
+        .add_optional_service(usage.map(UsageReceiver::into_service))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
+}
+
+/// The ledger type of a server without `UsageService`; never called.
+struct NoLedger;
+
+#[tonic::async_trait]
+impl UsageLedger for NoLedger {
+    async fn record(&self, _: Vec<crate::v1::UsageRecord>) -> Result<u32, Status> {
+        Err(Status::unimplemented("this server keeps no usage ledger"))
+    }
+
+    async fn current(&self) -> Result<Vec<crate::v1::ScopeUsage>, Status> {
+        Err(Status::unimplemented("this server keeps no usage ledger"))
+    }
 }
 
 type SnapshotStream = Pin<Box<dyn Stream<Item = Result<ConfigSnapshot, Status>> + Send>>;

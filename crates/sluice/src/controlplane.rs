@@ -8,7 +8,7 @@ use sluice_controlplane::ControlPlane;
 use sluice_dataplane::settings;
 
 use crate::admin::AdminAccess;
-use crate::{Shutdown, encryption_key};
+use crate::{Shutdown, encryption_key, ledger};
 
 #[derive(clap::Args)]
 pub struct ControlplaneArgs {
@@ -18,7 +18,8 @@ pub struct ControlplaneArgs {
     /// The REST admin API (`/api/*`).
     #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
-    /// gRPC `ConfigService` for the data planes (plain HTTP/2: keep it on a private network).
+    /// gRPC `ConfigService` and `UsageService` for the data planes (plain HTTP/2: keep it on a
+    /// private network).
     #[arg(long, env = "SLUICE_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
     grpc_listen: SocketAddr,
     /// TOML config file imported into an empty store on first start; ignored once it has data.
@@ -82,9 +83,15 @@ pub async fn run(args: ControlplaneArgs, shutdown: Shutdown) -> Result<()> {
             .context("admin API server failed")
     };
     let grpc_task = async {
-        sluice_proto::server::serve(grpc, control_plane.subscribe(), shutdown.wait())
-            .await
-            .context("gRPC server failed")
+        let ledger = ledger::GrpcLedger::new(control_plane.clone());
+        sluice_proto::server::serve_with_usage(
+            grpc,
+            control_plane.subscribe(),
+            ledger,
+            shutdown.wait(),
+        )
+        .await
+        .context("gRPC server failed")
     };
     tokio::try_join!(rest_task, grpc_task)?;
     tracing::info!("stopped");

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use sluice_core::Snapshot;
 use sluice_dataplane::config_source::ControlPlaneSource;
+use sluice_dataplane::usage::{GrpcUsageTransport, ReporterConfig, UsageReporter};
 use sluice_dataplane::{Gateway, settings};
 
 use crate::{Shutdown, log_providers};
@@ -21,7 +22,8 @@ pub struct DataplaneArgs {
     /// The control plane's gRPC address, `http://HOST:PORT`: config comes from there, live.
     #[arg(long, env = "SLUICE_CONTROLPLANE")]
     controlplane: Option<String>,
-    /// Where the last config from the control plane is kept (`last-config.json`).
+    /// Where the last config from the control plane is kept (`last-config.json`), and usage
+    /// not yet delivered to it (`usage-spill.jsonl`).
     #[arg(long, env = "SLUICE_DATA_DIR", default_value = ".sluice")]
     data_dir: PathBuf,
     /// How this data plane names itself to the control plane (default: host name and pid).
@@ -30,13 +32,23 @@ pub struct DataplaneArgs {
 }
 
 pub async fn run(args: DataplaneArgs, shutdown: Shutdown) -> Result<()> {
+    let mut reporter = None;
     let gateway = match &args.controlplane {
         Some(url) => {
             let id = args.dataplane_id.clone().unwrap_or_else(default_id);
-            let source = ControlPlaneSource::new(url, &args.data_dir, id)?;
+            let source = ControlPlaneSource::new(url, &args.data_dir, id.clone())?;
             let gateway = Gateway::waiting_for_config();
             source.restore(&gateway);
             source.spawn(gateway.clone());
+            // Settled usage to the control plane's ledger, spilled to the data dir while it is
+            // away; budgets restored from the ledger after each (re)connection.
+            let (sink, handle) = UsageReporter::spawn(
+                GrpcUsageTransport::new(url, id)?,
+                ReporterConfig::spilling_in(&args.data_dir),
+                Some(&gateway),
+            );
+            gateway.set_usage_sink(sink);
+            reporter = Some(handle);
             gateway
         }
         None => {
@@ -55,6 +67,9 @@ pub async fn run(args: DataplaneArgs, shutdown: Shutdown) -> Result<()> {
         .with_context(|| format!("could not listen on {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "sluice is serving");
     sluice_dataplane::serve(listener, gateway, shutdown.wait()).await?;
+    if let Some(reporter) = reporter {
+        reporter.close().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

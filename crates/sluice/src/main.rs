@@ -11,8 +11,9 @@ mod admin;
 mod builtin_mock;
 mod controlplane;
 mod dataplane;
-mod logging;
+mod ledger;
 mod serve;
+mod telemetry;
 
 use std::path::Path;
 
@@ -31,7 +32,7 @@ use tokio::sync::watch;
 struct Cli {
     /// Log format: `text` (default on a terminal) or `json` (default otherwise).
     #[arg(long, global = true, env = "SLUICE_LOG_FORMAT")]
-    log_format: Option<logging::LogFormat>,
+    log_format: Option<telemetry::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,12 +53,16 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("could not start the tokio runtime")?;
-    rt.block_on(async move {
+    // Inside the runtime: the OTLP exporter's gRPC channel runs on it.
+    let telemetry = {
+        let _runtime = rt.enter();
+        telemetry::init(cli.log_format)?
+    };
+    let result = rt.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args, Shutdown::on_signal()).await,
             Command::Controlplane(args) => controlplane::run(args, Shutdown::on_signal()).await,
@@ -65,7 +70,10 @@ fn main() -> Result<()> {
             Command::Migrate(args) => controlplane::migrate(args).await,
             Command::Mock(args) => sluice_mock::run(args).await,
         }
-    })
+    });
+    // Flushes queued spans while the runtime still runs the exporter's channel.
+    telemetry.shutdown();
+    result
 }
 
 /// The store's encryption key: `SLUICE_ENCRYPTION_KEY`, else the key file in the data dir

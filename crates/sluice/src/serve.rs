@@ -5,16 +5,18 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use http_body_util::Either;
 use sluice_controlplane::ControlPlane;
 use sluice_dataplane::config_source::{self, process_env};
+use sluice_dataplane::usage::{ReporterConfig, UsageReporter};
 use sluice_dataplane::{Gateway, settings};
 use tower::ServiceExt;
 
 use crate::admin::{AdminAccess, is_admin_path};
-use crate::{Shutdown, builtin_mock, encryption_key, log_providers};
+use crate::{Shutdown, builtin_mock, encryption_key, ledger, log_providers};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -23,7 +25,8 @@ pub struct ServeArgs {
     /// TOML config file: seeds the store on first start (see docs/deployment.md).
     #[arg(long, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
-    /// Where `sluice serve` keeps its state (`sluice.db`, `encryption.key`).
+    /// Where `sluice serve` keeps its state (`sluice.db`, `encryption.key`, and
+    /// `usage-spill.jsonl` while usage cannot be written to the database).
     #[arg(long, env = "SLUICE_DATA_DIR", default_value = ".sluice")]
     data_dir: PathBuf,
     /// Bearer token for `/api/*`; without one the admin API is served only on a loopback address.
@@ -69,6 +72,21 @@ pub async fn run(args: ServeArgs, shutdown: Shutdown) -> Result<()> {
     following.initial.context("invalid configuration")?;
     log_providers(&gateway);
 
+    // Budgets as the ledger has them, before the first request; then settled usage goes to the
+    // ledger (spilled to the data dir if the store fails), and the usage route reads the live
+    // limiter.
+    let restored = ledger::restore_budgets(&control_plane, &gateway)
+        .await
+        .context("could not read budget usage from the ledger")?;
+    tracing::info!(budgets = restored, "budget usage restored from the ledger");
+    let (sink, reporter) = UsageReporter::spawn(
+        ledger::InProcessLedger::new(control_plane.clone()),
+        ReporterConfig::spilling_in(&args.data_dir),
+        Some(&gateway),
+    );
+    gateway.set_usage_sink(sink);
+    control_plane.set_usage_view(Arc::new(ledger::GatewayUsage(gateway.clone())));
+
     let access = AdminAccess::decide(args.listen, args.admin_token);
     let api = access.router(&control_plane);
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -92,6 +110,7 @@ pub async fn run(args: ServeArgs, shutdown: Shutdown) -> Result<()> {
         }
     };
     sluice_dataplane::serve_with(listener, handler, shutdown.wait()).await?;
+    reporter.close().await;
     following.task.abort();
     drop(mock);
     tracing::info!("stopped");

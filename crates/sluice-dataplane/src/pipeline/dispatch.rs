@@ -17,6 +17,7 @@ use sluice_core::{FailureClass, ProviderKind};
 use sluice_providers::{
     ChunkDecoder, Decoded, EncodeError, RateLimitInfo, StreamItem, Target, UpstreamError,
 };
+use tracing::Instrument;
 
 use super::admit::{Admission, estimated_cost};
 use super::ingress::Operation;
@@ -25,6 +26,7 @@ use super::route::RouteTarget;
 use crate::Gateway;
 use crate::error::GatewayError;
 use crate::runtime::{ProviderRuntime, Runtime};
+use crate::spans;
 
 /// Largest upstream body read into memory for a non-streaming answer.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
@@ -142,12 +144,16 @@ pub async fn dispatch(
             attempt_on_target += 1;
             let key = &prt.keys[key_idx];
             let sent = Instant::now();
-            let outcome = attempt(op, prt, key_idx, &target.model, deadline).await;
+            let span = spans::attempt(prt, &prt.entry.keys[key_idx].name, &target.model, attempts);
+            let outcome = attempt(op, prt, key_idx, &target.model, deadline)
+                .instrument(span.clone())
+                .await;
             let now = Instant::now();
             upstream += now - sent;
             let key_name = &prt.entry.keys[key_idx].name;
             let err = match outcome {
                 Ok((answer, limits)) => {
+                    spans::attempt_ok(&span);
                     key.on_success(now, key_permit, &limits);
                     prt.health.on_success(now, provider_permit);
                     metrics::counter!("sluice_upstream_attempts_total", "provider" => prt.entry.name.clone(), "key" => key_name.clone(), "outcome" => "ok").increment(1);
@@ -170,6 +176,8 @@ pub async fn dispatch(
                 Err(e) => e,
             };
             let class = err.class();
+            spans::attempt_failed(&span, err.status(), class.as_str());
+            drop(span);
             if class == FailureClass::Caller {
                 // Says nothing about the key or the provider.
                 key.release(key_permit);
@@ -454,6 +462,14 @@ impl AttemptError {
                 FailureClass::Transient
             }
             AttemptError::Encode(_) => FailureClass::Caller,
+        }
+    }
+
+    /// The upstream's HTTP status, if it answered.
+    fn status(&self) -> Option<u16> {
+        match self {
+            AttemptError::Upstream(e) => e.status,
+            _ => None,
         }
     }
 

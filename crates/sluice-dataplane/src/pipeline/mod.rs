@@ -24,10 +24,12 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Response, StatusCode, header};
 use hyper::body::Incoming;
+use tracing::{Instrument, debug_span};
 
 use crate::Gateway;
 use crate::body::{GatewayBody, error_response, json_response};
 use crate::error::GatewayError;
+use crate::spans;
 use dispatch::{Answer, Served};
 use ingress::{Endpoint, Operation};
 use relay::StreamEncoder;
@@ -50,18 +52,24 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let request_id = new_request_id();
+        spans::request_id(&request_id);
         let prepared = async {
-            let principal = authenticate::authenticate(&rt, req.headers())?;
+            let principal = debug_span!("authenticate")
+                .in_scope(|| authenticate::authenticate(&rt, req.headers()))?;
             let body = ingress::read_body(
                 req.into_body(),
                 content_length,
                 rt.snapshot.server.max_body_bytes,
             )
+            .instrument(debug_span!("read_body"))
             .await?;
-            let op = ingress::parse(endpoint, &body)?;
+            let op = debug_span!("parse").in_scope(|| ingress::parse(endpoint, &body))?;
             drop(body);
-            let plan = route::plan(&rt, &principal, op.model(), op.fallbacks())?;
-            let admission = admit::admit(self, &rt, principal, &op, &plan)?;
+            spans::operation(&op, principal.virtual_key().map(|vk| vk.id.as_str()));
+            let plan = debug_span!("route")
+                .in_scope(|| route::plan(&rt, &principal, op.model(), op.fallbacks()))?;
+            let admission =
+                debug_span!("admit").in_scope(|| admit::admit(self, &rt, principal, &op, &plan))?;
             Ok::<_, GatewayError>((op, plan, admission))
         }
         .await;
@@ -73,7 +81,9 @@ impl Gateway {
             }
         };
         let deadline = started + Duration::from_millis(rt.snapshot.server.request_timeout_ms);
-        let dispatched = dispatch::dispatch(self, &rt, &op, &plan, deadline, &admission).await;
+        let dispatched = dispatch::dispatch(self, &rt, &op, &plan, deadline, &admission)
+            .instrument(debug_span!("dispatch"))
+            .await;
         let headroom = admission
             .charges
             .as_ref()
@@ -89,20 +99,24 @@ impl Gateway {
         let (answer, served, settler) = match dispatched {
             Ok((answer, served, pr)) => (answer, served, settler(pr)),
             Err(e) => {
-                settler(None).failed(e.attempts().unwrap_or(0) > 0);
+                debug_span!("settle")
+                    .in_scope(|| settler(None).failed(e.attempts().unwrap_or(0) > 0));
                 observe::failed(endpoint, &e, started);
                 return with_request_id(error_response(&e, ingress), &request_id);
             }
         };
+        spans::served(&served, &rt);
         let mut res = match answer {
             Answer::Full(decoded) => {
                 observe::finished(endpoint, &served, decoded.usage.as_ref(), started);
-                settler.served(&served, decoded.usage);
-                let body = if matches!(op, Operation::Chat(_)) {
-                    relay::render_chat(ingress, decoded.body)
-                } else {
-                    Ok(decoded.body)
-                };
+                debug_span!("settle").in_scope(|| settler.served(&served, decoded.usage));
+                let body = debug_span!("relay").in_scope(|| {
+                    if matches!(op, Operation::Chat(_)) {
+                        relay::render_chat(ingress, decoded.body)
+                    } else {
+                        Ok(decoded.body)
+                    }
+                });
                 match body {
                     Ok(b) => json_response(StatusCode::OK, b),
                     Err(detail) => {

@@ -64,6 +64,7 @@ pub fn stream_started(endpoint: Endpoint, served: &Served, started: Instant) {
 
 pub fn finished(endpoint: Endpoint, served: &Served, usage: Option<&Usage>, started: Instant) {
     record_served(endpoint, served, usage, started);
+    crate::spans::usage(&tracing::Span::current(), usage);
     tracing::debug!(
         target: "sluice::request",
         route = endpoint.as_str(),
@@ -79,6 +80,7 @@ pub fn finished(endpoint: Endpoint, served: &Served, usage: Option<&Usage>, star
 }
 
 pub fn failed(endpoint: Endpoint, err: &GatewayError, started: Instant) {
+    crate::spans::failed(err);
     let status = err.status();
     metrics::counter!("sluice_requests_total", "route" => endpoint.as_str(), "status" => status.as_str().to_string(), "provider" => "").increment(1);
     tracing::debug!(
@@ -97,9 +99,17 @@ pub fn stream_end(
     settler: Settler,
 ) -> OnStreamEnd {
     let active = InFlight::stream();
+    // The root span stays open (and is exported) until the stream ends: the `stream` span,
+    // its child, lives in this closure.
+    let root = tracing::Span::current();
+    let stream = tracing::debug_span!("stream");
     Box::new(move |outcome: StreamOutcome| {
         drop(active);
-        settler.served(&served, outcome.usage);
+        // A span's exported end is its last exit: enter the root too so it ends here.
+        let _root = root.enter();
+        let _stream = stream.enter();
+        tracing::debug_span!("settle").in_scope(|| settler.served(&served, outcome.usage));
+        crate::spans::stream_ended(&root, &outcome);
         record_tokens(&served.provider, outcome.usage.as_ref());
         tracing::debug!(
             target: "sluice::request",

@@ -1,10 +1,31 @@
 //! Settled usage leaving the data plane: one event per finished request, handed to a sink that
 //! batches it to the control plane's ledger. Submitting never blocks the request path.
+//!
+//! - [`UsageReporter`] (`reporter`, its task in `delivery`): the sink of a data plane with a
+//!   ledger. A bounded queue feeds one task that batches events, delivers them through a [`UsageTransport`]
+//!   at least once (a failed batch is kept and retried with backoff), spills them to a file in
+//!   the data dir when the control plane stays away (`spill`), replays that file at start, and
+//!   restores budget usage from the ledger after each (re)connection (`budget_sync`).
+//! - Transports: [`GrpcUsageTransport`] (`UsageService.Report`/`Current`, for `sluice dataplane
+//!   --controlplane`); `sluice serve` writes to its store in-process.
+
+mod budget_sync;
+mod delivery;
+mod grpc;
+mod reporter;
+mod spill;
+mod transport;
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
+pub use grpc::GrpcUsageTransport;
+pub use reporter::{ReporterConfig, ReporterHandle, SPILL_FILE_NAME, UsageReporter};
+pub use transport::{BudgetUsage, TransportError, UsageTransport};
+
 /// What one request used, once settled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageEvent {
     /// Unique per request: the ledger is idempotent by it (reports are at-least-once).
     pub request_id: String,
@@ -33,3 +54,6 @@ impl UsageSink for DiscardUsage {
 }
 
 pub type SharedUsageSink = Arc<dyn UsageSink>;
+
+#[cfg(test)]
+mod tests;
