@@ -94,6 +94,10 @@ fn describe() {
         "The limit itself, same labels as usage"
     );
     metrics::describe_counter!(
+        "sluice_unpriced_requests_total",
+        "Served requests whose model has no price (costed at 0), by provider"
+    );
+    metrics::describe_counter!(
         "sluice_cost_micro_usd_total",
         "Cost of served requests in micro-USD, by provider"
     );

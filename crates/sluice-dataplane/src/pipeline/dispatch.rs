@@ -57,6 +57,9 @@ pub struct Served {
     pub upstream: Duration,
     /// Time spent in retry backoff and cooldown waits.
     pub waited: Duration,
+    /// `model` for metric labels: the served model if the price table or the provider's
+    /// configured models know it, else `other` — clients cannot mint label values.
+    pub metric_model: String,
 }
 
 /// Runs the plan until a target answers or all have failed.
@@ -169,6 +172,16 @@ pub async fn dispatch(
                             idle_timeout: Duration::from_millis(net.timeout_ms),
                             upstream,
                             waited,
+                            metric_model: if rt
+                                .snapshot
+                                .prices
+                                .serves(&prt.entry.name, &target.model)
+                                || prt.entry.models.iter().any(|m| m == &target.model)
+                            {
+                                target.model.clone()
+                            } else {
+                                "other".to_string()
+                            },
                         },
                         provider_reservation.take().flatten(),
                     ));

@@ -36,7 +36,15 @@ impl Drop for InFlight {
 fn record_served(endpoint: Endpoint, served: &Served, usage: Option<&Usage>, started: Instant) {
     let route = endpoint.as_str();
     let elapsed = started.elapsed();
-    metrics::counter!("sluice_requests_total", "route" => route, "status" => "200", "provider" => served.provider.clone()).increment(1);
+    // `model` is bounded: see `Served::metric_model`.
+    metrics::counter!(
+        "sluice_requests_total",
+        "route" => route,
+        "status" => "200",
+        "provider" => served.provider.clone(),
+        "model" => served.metric_model.clone()
+    )
+    .increment(1);
     metrics::histogram!("sluice_request_duration_seconds", "route" => route).record(elapsed);
     metrics::histogram!("sluice_upstream_duration_seconds", "provider" => served.provider.clone())
         .record(served.upstream);
@@ -82,7 +90,14 @@ pub fn finished(endpoint: Endpoint, served: &Served, usage: Option<&Usage>, star
 pub fn failed(endpoint: Endpoint, err: &GatewayError, started: Instant) {
     crate::spans::failed(err);
     let status = err.status();
-    metrics::counter!("sluice_requests_total", "route" => endpoint.as_str(), "status" => status.as_str().to_string(), "provider" => "").increment(1);
+    metrics::counter!(
+        "sluice_requests_total",
+        "route" => endpoint.as_str(),
+        "status" => status.as_str().to_string(),
+        "provider" => "",
+        "model" => ""
+    )
+    .increment(1);
     tracing::debug!(
         target: "sluice::request",
         route = endpoint.as_str(),
