@@ -9,6 +9,7 @@ mod governance;
 mod limits;
 mod monitoring;
 mod observability;
+mod request_log;
 mod resilience;
 mod sdk;
 mod split;

@@ -20,6 +20,7 @@ mod auth;
 mod change_listener;
 mod error;
 mod ledger;
+mod log_retention;
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -40,7 +41,7 @@ pub use sluice_store::{EncryptionKey, EncryptionKeyError};
 pub struct ControlPlane {
     store: Store,
     feed: watch::Sender<Arc<VersionedConfig>>,
-    /// PostgreSQL change listener tasks; stopped when the control plane is dropped.
+    /// PostgreSQL change listener tasks and request-log retention; stopped when the control plane is dropped.
     background: Mutex<Vec<JoinHandle<()>>>,
     /// Live limiter counters of a data plane in this process (`sluice serve`), if any.
     usage_view: RwLock<Option<Arc<dyn LiveUsage>>>,
@@ -85,6 +86,9 @@ impl ControlPlane {
             background: Mutex::new(Vec::new()),
             usage_view: RwLock::new(None),
         });
+        if let Ok(mut background) = cp.background.lock() {
+            background.push(log_retention::spawn(Arc::downgrade(&cp)));
+        }
         if let Some(pool) = cp.store.postgres_pool() {
             let tasks = change_listener::spawn(Arc::downgrade(&cp), pool.clone());
             if let Ok(mut background) = cp.background.lock() {

@@ -307,3 +307,63 @@ mod tests {
         }
     }
 }
+
+/// A smooth weighted round-robin order of `len` picks over `weights` (nginx's algorithm): each
+/// entry appears in proportion to its weight, and the picks of one entry are spread as evenly as
+/// possible instead of bunching. Cycling through it spaces requests to each key, which keeps a
+/// key under a per-second upstream limit far better than independent random picks. Weights
+/// that are not finite and positive never appear; all-invalid weights give an empty order.
+///
+/// ```
+/// use sluice_core::selection::smooth_order;
+/// assert_eq!(smooth_order(&[1.0, 1.0, 1.0], 6), vec![0, 1, 2, 0, 1, 2]);
+/// assert_eq!(smooth_order(&[2.0, 1.0], 3), vec![0, 1, 0]);
+/// ```
+pub fn smooth_order(weights: &[f64], len: usize) -> Vec<usize> {
+    let w: Vec<f64> = weights
+        .iter()
+        .map(|&w| if w.is_finite() && w > 0.0 { w } else { 0.0 })
+        .collect();
+    let total: f64 = w.iter().sum();
+    if total <= 0.0 {
+        return Vec::new();
+    }
+    let mut current = vec![0.0f64; w.len()];
+    let mut order = Vec::with_capacity(len);
+    for _ in 0..len {
+        let mut best = usize::MAX;
+        for (i, wi) in w.iter().enumerate() {
+            if *wi <= 0.0 {
+                continue;
+            }
+            current[i] += wi;
+            if best == usize::MAX || current[i] > current[best] {
+                best = i;
+            }
+        }
+        current[best] -= total;
+        order.push(best);
+    }
+    order
+}
+
+#[cfg(test)]
+mod smooth_order_tests {
+    use super::smooth_order;
+
+    #[test]
+    fn smooth_order_matches_weights_and_spreads_picks() {
+        let order = smooth_order(&[3.0, 1.0, 1.0], 500);
+        let count = |k| order.iter().filter(|&&i| i == k).count();
+        assert_eq!((count(0), count(1), count(2)), (300, 100, 100));
+        // Key 1 never appears twice in a row: its picks are spread out.
+        assert!(order.windows(2).all(|w| !(w[0] == 1 && w[1] == 1)));
+    }
+
+    #[test]
+    fn invalid_weights_never_appear() {
+        let order = smooth_order(&[0.0, f64::NAN, 2.0], 10);
+        assert!(order.iter().all(|&i| i == 2));
+        assert!(smooth_order(&[0.0], 5).is_empty());
+    }
+}

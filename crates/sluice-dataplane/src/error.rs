@@ -132,7 +132,8 @@ impl GatewayError {
         }
     }
 
-    fn code(&self) -> Option<&str> {
+    /// The error's `code` in the client's error body (`rate_limit_exceeded`, ...).
+    pub fn code(&self) -> Option<&str> {
         match self {
             GatewayError::BadRequest { code, .. } => Some(code),
             GatewayError::LimitExceeded(r) if r.is_budget() => Some("budget_exceeded"),

@@ -19,6 +19,7 @@ pub mod health;
 pub mod limiter;
 pub mod metrics;
 pub mod pipeline;
+pub mod request_log;
 pub mod router;
 pub mod runtime;
 pub mod selector;
@@ -44,6 +45,7 @@ pub struct Gateway {
     retry_budget: health::RetryBudgetState,
     limiter: Arc<dyn limiter::LimiterBackend>,
     usage_sink: arc_swap::ArcSwap<usage::SharedUsageSink>,
+    request_log_sink: arc_swap::ArcSwap<request_log::SharedRequestLogSink>,
     /// False until the first config is installed: a data plane that starts with neither a
     /// reachable control plane nor a persisted config must not look ready to a load balancer.
     ready: AtomicBool,
@@ -75,6 +77,10 @@ impl Gateway {
             usage_sink: arc_swap::ArcSwap::from_pointee(
                 Arc::new(usage::DiscardUsage) as usage::SharedUsageSink
             ),
+            request_log_sink: arc_swap::ArcSwap::from_pointee(Arc::new(
+                request_log::DiscardRequestLogs,
+            )
+                as request_log::SharedRequestLogSink),
             ready: AtomicBool::new(ready),
         })
     }
@@ -91,6 +97,15 @@ impl Gateway {
 
     pub(crate) fn usage_sink(&self) -> usage::SharedUsageSink {
         usage::SharedUsageSink::clone(&self.usage_sink.load())
+    }
+
+    /// Sends request-log records to `sink` from now on (the control plane's log store).
+    pub fn set_request_log_sink(&self, sink: request_log::SharedRequestLogSink) {
+        self.request_log_sink.store(Arc::new(sink));
+    }
+
+    pub(crate) fn request_log_sink(&self) -> request_log::SharedRequestLogSink {
+        request_log::SharedRequestLogSink::clone(&self.request_log_sink.load())
     }
 
     /// Whether a config has been installed (what `/ready` reports).

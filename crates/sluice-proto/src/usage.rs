@@ -29,7 +29,8 @@ use tonic::{Request, Response, Status};
 
 use crate::v1::usage_service_server::{UsageService, UsageServiceServer};
 use crate::v1::{
-    CurrentUsage, CurrentUsageRequest, ReportAck, ScopeUsage, UsageBatch, UsageRecord,
+    CurrentUsage, CurrentUsageRequest, ReportAck, RequestLogBatch, RequestLogRecord, ScopeUsage,
+    UsageBatch, UsageRecord,
 };
 
 /// Where reported usage goes, and where current budget usage comes from.
@@ -43,6 +44,15 @@ pub trait UsageLedger: Send + Sync + 'static {
 
     /// Spend in the current period of every budget of the current config.
     async fn current(&self) -> Result<Vec<ScopeUsage>, Status>;
+
+    /// Stores request-log records (best-effort: the data plane drops the batch on an error and
+    /// never re-sends it). The default refuses them: a ledger without a request log.
+    async fn record_logs(&self, logs: Vec<RequestLogRecord>) -> Result<u32, Status> {
+        let _ = logs;
+        Err(Status::unimplemented(
+            "this control plane keeps no request log",
+        ))
+    }
 }
 
 /// Implements `UsageService` over a [`UsageLedger`].
@@ -84,6 +94,14 @@ impl<L: UsageLedger> UsageService for UsageReceiver<L> {
         let scopes = self.ledger.current().await?;
         tracing::debug!(dataplane = %dataplane, budgets = scopes.len(), "current budget usage sent");
         Ok(Response::new(CurrentUsage { scopes }))
+    }
+
+    async fn report_logs(
+        &self,
+        request: Request<RequestLogBatch>,
+    ) -> Result<Response<ReportAck>, Status> {
+        let accepted = self.ledger.record_logs(request.into_inner().logs).await?;
+        Ok(Response::new(ReportAck { accepted }))
     }
 }
 

@@ -7,6 +7,8 @@
 //! - Every config change runs in one [`WriteTx`] and bumps a monotonically increasing version in
 //!   the same transaction (on PostgreSQL it also `NOTIFY`s [`CONFIG_CHANNEL`]).
 //! - A usage ledger, idempotent by request id: [`Store::record_usage`], [`Store::usage_since`].
+//! - A best-effort request log with retention: [`Store::record_request_logs`],
+//!   [`Store::request_logs`], [`Store::request_log_stats`], [`Store::delete_request_logs_before`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sluice_store::StoreError> {
@@ -30,6 +32,7 @@ pub mod encryption;
 mod error;
 mod governance;
 mod providers;
+mod request_logs;
 mod tx;
 mod usage;
 mod whole_config;
@@ -43,6 +46,9 @@ use sqlx::postgres::PgPool;
 pub use connect::Backend;
 pub use encryption::{EncryptionKey, EncryptionKeyError};
 pub use error::{Result, StoreError};
+pub use request_logs::{
+    RequestLogCursor, RequestLogFilter, RequestLogRecord, RequestLogStats, StoredRequestLog,
+};
 pub use tx::{CONFIG_CHANNEL, Read, ReadTx, Tx, Write, WriteTx};
 pub use usage::{UsageRecord, UsageScope, UsageTotals};
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use sluice_core::Config;
-use sluice_core::config::{DispatchConfig, MockProviderSwitch, ServerConfig};
+use sluice_core::config::{DispatchConfig, LogsConfig, MockProviderSwitch, ServerConfig};
 use sluice_core::pricing::PricingConfig;
 
 use sqlx::types::Json;
@@ -24,6 +24,7 @@ struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     default_max_output_tokens: Option<u64>,
     pricing: PricingConfig,
+    logs: LogsConfig,
 }
 
 impl<M> Tx<M> {
@@ -50,6 +51,7 @@ impl<M> Tx<M> {
             mock: settings.mock,
             dispatch: settings.dispatch,
             pricing: settings.pricing,
+            logs: settings.logs,
             ..Config::default()
         };
         config.providers = self.providers().await?.into_iter().collect();
@@ -73,6 +75,7 @@ impl Tx<Write> {
             require_virtual_key: config.governance.require_virtual_key,
             default_max_output_tokens: config.governance.default_max_output_tokens,
             pricing: config.pricing.clone(),
+            logs: config.logs.clone(),
         };
         on_conn!(&mut self.conn, |c| {
             sqlx::query(

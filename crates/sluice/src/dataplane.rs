@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use sluice_core::Snapshot;
 use sluice_dataplane::config_source::ControlPlaneSource;
+use sluice_dataplane::request_log::{RequestLogReporter, RequestLogReporterConfig};
 use sluice_dataplane::usage::{GrpcUsageTransport, ReporterConfig, UsageReporter};
 use sluice_dataplane::{Gateway, settings};
 
@@ -33,6 +34,7 @@ pub struct DataplaneArgs {
 
 pub async fn run(args: DataplaneArgs, shutdown: Shutdown) -> Result<()> {
     let mut reporter = None;
+    let mut log_reporter = None;
     let gateway = match &args.controlplane {
         Some(url) => {
             let id = args.dataplane_id.clone().unwrap_or_else(default_id);
@@ -42,8 +44,14 @@ pub async fn run(args: DataplaneArgs, shutdown: Shutdown) -> Result<()> {
             source.spawn(gateway.clone());
             // Settled usage to the control plane's ledger, spilled to the data dir while it is
             // away; budgets restored from the ledger after each (re)connection.
+            let transport = GrpcUsageTransport::new(url, id)?;
+            // Request logs share the channel, best-effort (dropped and counted, never spilled).
+            let (log_sink, log_handle) =
+                RequestLogReporter::spawn(transport.clone(), RequestLogReporterConfig::default());
+            gateway.set_request_log_sink(log_sink);
+            log_reporter = Some(log_handle);
             let (sink, handle) = UsageReporter::spawn(
-                GrpcUsageTransport::new(url, id)?,
+                transport,
                 ReporterConfig::spilling_in(&args.data_dir),
                 Some(&gateway),
             );
@@ -68,6 +76,9 @@ pub async fn run(args: DataplaneArgs, shutdown: Shutdown) -> Result<()> {
     tracing::info!(listen = %listener.local_addr()?, "sluice is serving");
     sluice_dataplane::serve(listener, gateway, shutdown.wait()).await?;
     if let Some(reporter) = reporter {
+        reporter.close().await;
+    }
+    if let Some(reporter) = log_reporter {
         reporter.close().await;
     }
     tracing::info!("stopped");

@@ -4,6 +4,8 @@
 //!   ([`InProcessLedger`]), budgets are restored from it before the first request
 //!   ([`restore_budgets`]) and the admin API's usage route reads the gateway's live limiter
 //!   ([`GatewayUsage`]).
+//! - Both: request-log records go beside the usage, best-effort, into the same store
+//!   (`RequestLogTransport` in-process; `UsageService.ReportLogs` over gRPC).
 //! - `sluice controlplane`: `UsageService` over the store ([`GrpcLedger`]); data planes report
 //!   through `sluice_dataplane::usage::GrpcUsageTransport`.
 
@@ -13,6 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use sluice_controlplane::{ControlPlane, ControlPlaneError, LiveUsage};
 use sluice_core::limits::{LimitSpec, LimitUsage, Scope};
 use sluice_dataplane::Gateway;
+use sluice_dataplane::request_log::{RequestLogRecord, RequestLogTransport};
 use sluice_dataplane::usage::{BudgetUsage, TransportError, UsageEvent, UsageTransport};
 use sluice_proto::usage::UsageLedger;
 use sluice_proto::v1;
@@ -47,6 +50,18 @@ impl UsageTransport for InProcessLedger {
             .await
             .map_err(|e| TransportError::Unavailable(e.to_string()))?;
         Ok(usage.into_iter().map(budget_usage).collect())
+    }
+}
+
+/// `sluice serve`'s request log: written to the store of the control plane in this process.
+impl RequestLogTransport for InProcessLedger {
+    async fn report_logs(&self, batch: &[RequestLogRecord]) -> Result<u64, TransportError> {
+        let records: Vec<_> = batch.iter().map(log_record).collect();
+        self.control_plane
+            .store()
+            .record_request_logs(&records)
+            .await
+            .map_err(|e| TransportError::Unavailable(e.to_string()))
     }
 }
 
@@ -96,6 +111,24 @@ impl UsageLedger for GrpcLedger {
             Err(e @ StoreError::OutOfRange { .. }) => Err(Status::invalid_argument(e.to_string())),
             Err(e) => {
                 tracing::warn!(error = %e, records = n, "could not store reported usage; the data plane will retry");
+                Err(Status::unavailable(e.to_string()))
+            }
+        }
+    }
+
+    async fn record_logs(&self, logs: Vec<v1::RequestLogRecord>) -> Result<u32, Status> {
+        let n = u32::try_from(logs.len()).unwrap_or(u32::MAX);
+        let records: Vec<_> = logs.into_iter().map(wire_log).collect();
+        match self
+            .control_plane
+            .store()
+            .record_request_logs(&records)
+            .await
+        {
+            Ok(_) => Ok(n),
+            Err(e) => {
+                // Best-effort: the data plane drops the batch and counts it.
+                tracing::debug!(error = %e, records = n, "could not store request logs");
                 Err(Status::unavailable(e.to_string()))
             }
         }
@@ -161,5 +194,60 @@ fn wire_record(r: v1::UsageRecord) -> UsageRecord {
         prompt_tokens: r.prompt_tokens,
         completion_tokens: r.completion_tokens,
         cost_micros: r.cost_micros,
+    }
+}
+
+fn log_record(r: &RequestLogRecord) -> sluice_store::RequestLogRecord {
+    sluice_store::RequestLogRecord {
+        request_id: r.request_id.clone(),
+        occurred_at_ms: r.at_unix_ms,
+        route: r.route.clone(),
+        virtual_key_id: r.virtual_key_id.clone(),
+        team_id: r.team_id.clone(),
+        customer_id: r.customer_id.clone(),
+        provider: r.provider.clone(),
+        model: r.model.clone(),
+        key_name: r.key_name.clone(),
+        status: r.status,
+        error_code: r.error_code.clone(),
+        attempts: r.attempts,
+        latency_ms: r.latency_ms,
+        ttft_ms: r.ttft_ms,
+        stream: r.stream,
+        prompt_tokens: r.prompt_tokens,
+        completion_tokens: r.completion_tokens,
+        cost_micros: r.cost_micros,
+        cache: r.cache.clone(),
+        content: r.content.clone(),
+    }
+}
+
+fn wire_log(r: v1::RequestLogRecord) -> sluice_store::RequestLogRecord {
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    sluice_store::RequestLogRecord {
+        request_id: r.request_id,
+        occurred_at_ms: r.at_unix_ms,
+        route: r.route,
+        virtual_key_id: some(r.virtual_key_id),
+        team_id: some(r.team_id),
+        customer_id: some(r.customer_id),
+        provider: some(r.provider),
+        model: some(r.model),
+        key_name: some(r.key_name),
+        status: u16::try_from(r.status).unwrap_or(0),
+        error_code: some(r.error_code),
+        attempts: r.attempts,
+        latency_ms: r.latency_ms,
+        ttft_ms: r.ttft_ms,
+        stream: r.stream,
+        prompt_tokens: r.prompt_tokens,
+        completion_tokens: r.completion_tokens,
+        cost_micros: r.cost_micros,
+        cache: if r.cache.is_empty() {
+            "miss".into()
+        } else {
+            r.cache
+        },
+        content: r.content,
     }
 }

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use http_body_util::Either;
 use sluice_controlplane::ControlPlane;
 use sluice_dataplane::config_source::{self, process_env};
+use sluice_dataplane::request_log::{RequestLogReporter, RequestLogReporterConfig};
 use sluice_dataplane::usage::{ReporterConfig, UsageReporter};
 use sluice_dataplane::{Gateway, settings};
 use tower::ServiceExt;
@@ -85,6 +86,12 @@ pub async fn run(args: ServeArgs, shutdown: Shutdown) -> Result<()> {
         Some(&gateway),
     );
     gateway.set_usage_sink(sink);
+    // Request logs beside the usage, best-effort: dropped (and counted), never spilled.
+    let (log_sink, log_reporter) = RequestLogReporter::spawn(
+        ledger::InProcessLedger::new(control_plane.clone()),
+        RequestLogReporterConfig::default(),
+    );
+    gateway.set_request_log_sink(log_sink);
     control_plane.set_usage_view(Arc::new(ledger::GatewayUsage(gateway.clone())));
 
     let access = AdminAccess::decide(args.listen, args.admin_token);
@@ -111,6 +118,7 @@ pub async fn run(args: ServeArgs, shutdown: Shutdown) -> Result<()> {
     };
     sluice_dataplane::serve_with(listener, handler, shutdown.wait()).await?;
     reporter.close().await;
+    log_reporter.close().await;
     following.task.abort();
     drop(mock);
     tracing::info!("stopped");

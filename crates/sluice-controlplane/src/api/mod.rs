@@ -6,6 +6,7 @@ mod body;
 mod error;
 mod governance_entity;
 mod ids;
+mod logs;
 mod providers;
 mod redact;
 mod usage;
@@ -75,6 +76,8 @@ pub(crate) fn router(cp: Arc<ControlPlane>, auth: AdminAuth) -> Router {
                 .patch(entity::patch::<CustomerConfig>)
                 .delete(entity::delete::<CustomerConfig>),
         )
+        .route("/api/logs", get(logs::list))
+        .route("/api/logs/stats", get(logs::stats))
         // A route, not a fallback: the binary merges this router with its own, and a JSON 404
         // for unknown /api paths must still sit behind admin auth.
         .route("/api/{*rest}", any(unknown_route))

@@ -320,17 +320,17 @@ async fn sleep_nonzero(d: Duration) {
     }
 }
 
-/// Picks a key for `model`: by weight from the precomputed alias table when the picked key is
-/// healthy, untried and has full headroom (the common case, O(1)); otherwise by a weighted scan
-/// over the keys that are ready now, weight × headroom factor, untried ones first.
+/// Picks a key for `model`: the next in the precomputed weighted round-robin order when that key
+/// is healthy, untried and has full headroom (the common case, O(1)); otherwise by a weighted
+/// random scan over the keys that are ready now, weight × headroom factor, untried ones first.
 fn pick_key(
     prt: &ProviderRuntime,
     model: &str,
     now: Instant,
     tried: &[usize],
 ) -> Option<(usize, KeyPermit)> {
-    let (u1, u2): (f64, f64) = (rand::random(), rand::random());
-    if let Some(i) = prt.selector.pick(model, u1, u2)
+    let u1: f64 = rand::random();
+    if let Some(i) = prt.selector.pick(model)
         && !tried.contains(&i)
         && let Availability::Ready { weight_factor } = prt.keys[i].availability(now)
         && (weight_factor >= 1.0 || rand::random::<f64>() < weight_factor)

@@ -29,6 +29,7 @@ use tracing::{Instrument, debug_span};
 use crate::Gateway;
 use crate::body::{GatewayBody, error_response, json_response};
 use crate::error::GatewayError;
+use crate::request_log::RequestLogDraft;
 use crate::spans;
 use dispatch::{Answer, Served};
 use ingress::{Endpoint, Operation};
@@ -53,9 +54,11 @@ impl Gateway {
             .and_then(|v| v.parse::<u64>().ok());
         let request_id = new_request_id();
         spans::request_id(&request_id);
+        let mut log = RequestLogDraft::start(self, &rt, endpoint.as_str(), &request_id, started);
         let prepared = async {
             let principal = debug_span!("authenticate")
                 .in_scope(|| authenticate::authenticate(&rt, req.headers()))?;
+            log.principal(&principal);
             let body = ingress::read_body(
                 req.into_body(),
                 content_length,
@@ -64,6 +67,7 @@ impl Gateway {
             .instrument(debug_span!("read_body"))
             .await?;
             let op = debug_span!("parse").in_scope(|| ingress::parse(endpoint, &body))?;
+            log.operation(&op);
             drop(body);
             spans::operation(&op, principal.virtual_key().map(|vk| vk.id.as_str()));
             let plan = debug_span!("route")
@@ -77,6 +81,7 @@ impl Gateway {
             Ok(v) => v,
             Err(e) => {
                 observe::failed(endpoint, &e, started);
+                log.failed(&e);
                 return with_request_id(error_response(&e, ingress), &request_id);
             }
         };
@@ -102,6 +107,7 @@ impl Gateway {
                 debug_span!("settle")
                     .in_scope(|| settler(None).failed(e.attempts().unwrap_or(0) > 0));
                 observe::failed(endpoint, &e, started);
+                log.failed(&e);
                 return with_request_id(error_response(&e, ingress), &request_id);
             }
         };
@@ -109,6 +115,7 @@ impl Gateway {
         let mut res = match answer {
             Answer::Full(decoded) => {
                 observe::finished(endpoint, &served, decoded.usage.as_ref(), started);
+                log.served(&served, decoded.usage.as_ref(), &decoded.body);
                 debug_span!("settle").in_scope(|| settler.served(&served, decoded.usage));
                 let body = debug_span!("relay").in_scope(|| {
                     if matches!(op, Operation::Chat(_)) {
@@ -144,6 +151,7 @@ impl Gateway {
                 };
                 observe::stream_started(endpoint, &served, started);
                 let on_end = observe::stream_end(endpoint, served.clone(), started, settler);
+                let on_end = log.streaming(&served, on_end);
                 sse_response(relay::stream_body(
                     first,
                     body,
@@ -157,6 +165,7 @@ impl Gateway {
             Answer::RawStream(body) => {
                 observe::stream_started(endpoint, &served, started);
                 let on_end = observe::stream_end(endpoint, served.clone(), started, settler);
+                let on_end = log.streaming(&served, on_end);
                 sse_response(relay::raw_stream_body(body, served.idle_timeout, on_end))
             }
         };

@@ -46,6 +46,13 @@ impl GrpcUsageTransport {
     }
 }
 
+impl GrpcUsageTransport {
+    /// A handle on the shared channel (the request log uses it too).
+    pub(crate) fn client(&self) -> UsageServiceClient<Channel> {
+        self.client.clone()
+    }
+}
+
 impl UsageTransport for GrpcUsageTransport {
     async fn report(&self, batch: &[UsageEvent]) -> Result<u64, TransportError> {
         let records = batch.iter().map(to_record).collect();
