@@ -14,6 +14,7 @@ usage: cargo xtask bench [--quick] [--peers] [--repeat N] [--secs N] [-- HARNESS
 
   --quick       under two minutes once built: 3 s runs, one repetition, c=32 + 1k/s + streaming
   --peers       also measure the peers ../shared/bench can start (nginx-proxy, portkey, litellm)
+  --peer NAME   only this peer (repeatable), e.g. --peer nginx-proxy for the 60% target
   --repeat N    repetitions (default 3, quick 1); medians are quoted
   --secs N      seconds per measured run (default 10, quick 3)
   --no-build    use target/release/sluice as it is
@@ -21,7 +22,8 @@ usage: cargo xtask bench [--quick] [--peers] [--repeat N] [--secs N] [-- HARNESS
                 --nice, --quiet-pct, --quiet-wait, --sluice-mock, --no-churn, ...)
 
 Results: target/bench/<UTC time>/{summary.md,results.json,latency.png,logs/}.
-Full mode takes about 15 minutes (30 with --peers); every load targets 127.0.0.1 only.";
+Quick: ~75 s. Full: ~12 min on a quiet machine (17.5 with --peer nginx-proxy; longer while
+the quiet gate waits for other work). Every load targets 127.0.0.1 only. See docs/benchmarks.md.";
 
 /// Runs the benchmark.
 pub fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
@@ -31,6 +33,12 @@ pub fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" | "--peers" => harness.push(a.clone()),
+            "--peer" => {
+                let Some(v) = it.next() else {
+                    bail!("--peer needs a name (nginx-proxy, portkey, litellm)")
+                };
+                harness.extend([a.clone(), v.clone()]);
+            }
             "--repeat" | "--secs" => {
                 let v = it.next().filter(|v| v.parse::<u32>().is_ok_and(|n| n > 0));
                 let Some(v) = v else {
@@ -90,6 +98,11 @@ pub fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
                 "==> ../shared/bench not found beside the repository: the upstream will be `sluice mock --no-auth` and no peers can run"
             );
         }
+        // `cargo xtask` is `cargo run`: a Ctrl-C may stop that cargo and not us or the harness,
+        // so the harness watches it and cleans up when it goes.
+        run = run
+            .arg("--watch-pid")
+            .arg(std::os::unix::process::parent_id().to_string());
         if let Some(oha) = &tools.oha {
             run = run.arg("--oha").arg(oha);
         }

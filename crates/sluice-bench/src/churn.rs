@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::http1;
-use crate::load::{LoadStats, wrk};
+use crate::load::{LoadStats, Percentiles, wrk};
 use crate::targets::Running;
 
 /// What the churn test saw.
@@ -21,6 +21,9 @@ pub struct ChurnResult {
     pub puts_ok: u64,
     /// PUTs answered otherwise, or not at all.
     pub puts_failed: u64,
+    /// How long each PUT took to answer, ms (median and slowest).
+    pub put_p50_ms: f64,
+    pub put_max_ms: f64,
     /// `config_version` from `/ready` before and after.
     pub version_before: Option<u64>,
     pub version_after: Option<u64>,
@@ -40,7 +43,7 @@ impl ChurnResult {
             _ => String::new(),
         };
         format!(
-            "{} — wrk c={} for {} s: {} requests ({:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms), {} failed; meanwhile {} provider replacements (PUT /api/providers/bench, 10 per second) accepted and {} failed{versions}.",
+            "{} — wrk c={} for {} s: {} requests ({:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms), {} failed; meanwhile {} provider replacements (PUT /api/providers/bench, paced at 10 per second, each waited for: p50 {:.0} ms, slowest {:.0} ms) accepted and {} failed{versions}.",
             if self.passed() {
                 "**passed**"
             } else {
@@ -55,6 +58,8 @@ impl ChurnResult {
             self.load.lat.p999,
             self.load.errors,
             self.puts_ok,
+            self.put_p50_ms,
+            self.put_max_ms,
             self.puts_failed,
         )
     }
@@ -93,6 +98,7 @@ pub fn run(
     let (lua, log) = (lua.to_owned(), log.to_owned());
     let load = std::thread::spawn(move || wrk::run(&ep, conc, secs, false, &lua, &log, nice));
     let (mut puts_ok, mut puts_failed) = (0, 0);
+    let mut put_ns: Vec<u64> = Vec::new();
     let t0 = Instant::now();
     let mut i: u64 = 0;
     // Let wrk connect first; stop a little before it does, so every change lands under load.
@@ -114,13 +120,16 @@ pub fn run(
         })
         .to_string();
         let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
-        match http1::request(
+        let sent = Instant::now();
+        let answer = http1::request(
             "PUT",
             &format!("{base}/api/providers/bench"),
             &headers,
             Some(&body),
             Duration::from_secs(5),
-        ) {
+        );
+        put_ns.push(sent.elapsed().as_nanos() as u64);
+        match answer {
             Ok(r) if (200..300).contains(&r.status) => puts_ok += 1,
             _ => puts_failed += 1,
         }
@@ -136,6 +145,8 @@ pub fn run(
         conc,
         puts_ok,
         puts_failed,
+        put_p50_ms: Percentiles::of_nanos(&mut put_ns).p50,
+        put_max_ms: Percentiles::of_nanos(&mut put_ns).max,
         version_before,
         version_after: version(),
         load,

@@ -41,7 +41,12 @@ pub fn utc_stamp() -> String {
 
 /// `2026-11-24 08:52:26 UTC`.
 pub fn utc_readable() -> String {
-    let (y, mo, d, h, mi, s) = civil(now());
+    utc_readable_at(now())
+}
+
+/// `2026-11-24 08:52:26 UTC` of a Unix time.
+pub fn utc_readable_at(secs: u64) -> String {
+    let (y, mo, d, h, mi, s) = civil(secs);
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
 }
 

@@ -56,6 +56,11 @@ fn main() -> ExitCode {
             );
         }),
     };
+    // Returning now would end the process under the interrupt handler, which is still stopping
+    // what the bench started; it exits when done.
+    while procs::stopping() {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -48,6 +48,16 @@ fn find_ttf(dir: &Path, depth: u32) -> Option<std::path::PathBuf> {
     None
 }
 
+/// Achieved req/s, its latency tail, and the load that produced it.
+type Point = (f64, Tail, Load);
+
+fn load_order(l: &Load) -> (u8, u32) {
+    match l {
+        Load::Rate { rps, .. } | Load::Stream { rps, .. } => (0, *rps),
+        Load::Closed { conc } => (1, *conc),
+    }
+}
+
 /// A percentile's name, how to read it from a row, and its line width.
 type Quantile = (&'static str, fn(&Tail) -> f64, u32);
 
@@ -68,7 +78,7 @@ fn colour(i: usize) -> RGBColor {
 pub fn draw(rows: &[Row], path: &Path, title: &str) -> Result<bool> {
     let with_text = register_font();
     // (name, [(req/s, tail)]) — direct first, from the first target's pairs.
-    let mut series: Vec<(String, Vec<(f64, Tail)>)> = Vec::new();
+    let mut series: Vec<(String, Vec<Point>)> = Vec::new();
     let non_stream: Vec<&Row> = rows
         .iter()
         .filter(|r| !matches!(r.load, Load::Stream { .. }))
@@ -77,25 +87,27 @@ pub fn draw(rows: &[Row], path: &Path, title: &str) -> Result<bool> {
         let direct = non_stream
             .iter()
             .filter(|r| r.target == first.target)
-            .map(|r| (r.direct_rps.median, r.direct))
+            .map(|r| (r.direct_rps.median, r.direct, r.load))
             .collect();
         series.push(("direct (mock)".into(), direct));
     }
     for r in &non_stream {
-        let point = (r.gateway_rps.median, r.gateway);
+        let point = (r.gateway_rps.median, r.gateway, r.load);
         match series.iter_mut().find(|(n, _)| *n == r.target) {
             Some((_, pts)) => pts.push(point),
             None => series.push((r.target.clone(), vec![point])),
         }
     }
+    // Lines follow the load, lightest first (fixed rates, then closed loops by connections):
+    // a saturated target's c=128 point may sit left of its c=32 point.
     for (_, pts) in &mut series {
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        pts.sort_by_key(|(_, _, load)| load_order(load));
     }
     let all: Vec<(f64, f64)> = series
         .iter()
         .flat_map(|(_, pts)| {
             pts.iter()
-                .flat_map(|(x, t)| [(*x, t.p50.median), (*x, t.p999.median)])
+                .flat_map(|(x, t, _)| [(*x, t.p50.median), (*x, t.p999.median)])
         })
         .filter(|(x, y)| *x > 0.0 && *y > 0.0)
         .collect();
@@ -149,7 +161,7 @@ pub fn draw(rows: &[Row], path: &Path, title: &str) -> Result<bool> {
         for (q, get, width) in pick {
             let line: Vec<(f64, f64)> = pts
                 .iter()
-                .map(|(x, t)| (*x, get(t)))
+                .map(|(x, t, _)| (*x, get(t)))
                 .filter(|(x, y)| *x > 0.0 && *y > 0.0)
                 .collect();
             let drawn = chart

@@ -6,15 +6,23 @@
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 /// Process groups (= session leaders' pids) that are ours and alive.
 static LIVE: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+/// Set once an interrupt stops everything: nothing new may start after that.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Pid files that scripts wrote for processes we adopted: removed when the signal handler stops
+/// those processes (the scripts' own stop functions would have, but do not run then).
+static PID_FILES: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
 
 /// A command that runs in a new session whose scheduler autogroup gets `nice` (see
 /// `../shared/bench/lib.sh`, `boosted`): the kernel shares the CPU between sessions first and
@@ -86,25 +94,33 @@ impl Guard {
             .spawn()
             .with_context(|| format!("could not start {name}"))?;
         let pid = child.id();
-        LIVE.lock().unwrap().insert(pid);
-        Ok(Guard {
+        let mut guard = Guard {
             name: name.to_owned(),
             pid,
             child: Some(child),
             stop_script: None,
-        })
+        };
+        register(&mut guard)?;
+        Ok(guard)
     }
 
     /// A process a script started in its own session (pid = process group), with the script
     /// that stops it.
-    pub fn adopt(name: &str, pid: u32, stop_script: Option<Command>) -> Guard {
-        LIVE.lock().unwrap().insert(pid);
-        Guard {
+    pub fn adopt(name: &str, pid: u32, stop_script: Option<Command>) -> Result<Guard> {
+        let mut guard = Guard {
             name: name.to_owned(),
             pid,
             child: None,
             stop_script,
-        }
+        };
+        register(&mut guard)?;
+        Ok(guard)
+    }
+
+    /// Removes `pid_file` if the signal handler has to stop this process.
+    pub fn with_pid_file(self, pid_file: PathBuf) -> Guard {
+        PID_FILES.lock().unwrap().push((self.pid, pid_file));
+        self
     }
 
     /// Whether the process still runs.
@@ -147,11 +163,38 @@ impl Drop for Guard {
     }
 }
 
+/// Whether an interrupt is stopping everything (the handler then ends the process).
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst)
+}
+
+/// Records a started process for the signal handler, unless an interrupt is already stopping
+/// everything (then it is stopped at once). The flag is set before the handler reads the
+/// registry and checked here after writing it, so no process slips between the two.
+fn register(guard: &mut Guard) -> Result<()> {
+    LIVE.lock().unwrap().insert(guard.pid);
+    if STOPPING.load(Ordering::SeqCst) {
+        let _ = stop_group(guard.pid, guard.child.as_mut());
+        LIVE.lock().unwrap().remove(&guard.pid);
+        guard.stop_script = None;
+        anyhow::bail!("interrupted: {} not started", guard.name);
+    }
+    Ok(())
+}
+
+/// Whether `pid` runs (a zombie waiting to be reaped does not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(") ").map(|i| !s[i + 2..].starts_with('Z')))
+        .unwrap_or(false)
+}
+
 /// TERM to the group, up to 5 s to exit, then KILL; returns whether KILL was needed.
 fn stop_group(pid: u32, child: Option<&mut Child>) -> bool {
     let exited = |child: &mut Option<&mut Child>| match child {
         Some(c) => !matches!(c.try_wait(), Ok(None)),
-        None => !Path::new(&format!("/proc/{pid}")).exists(),
+        None => !running(pid),
     };
     let mut child = child;
     if exited(&mut child) {
@@ -186,9 +229,9 @@ fn signal_group(pid: u32, sig: &str) {
     }
 }
 
-/// On Ctrl-C or SIGTERM: stop every live process group of ours, then exit 130. Guards cover
-/// every other way out (errors and panics unwind through them).
-pub fn stop_all_on_signal() {
+/// On Ctrl-C or SIGTERM, or when our parent exits: stop every live process group of ours,
+/// then exit 130. Guards cover every other way out (errors and panics unwind through them).
+pub fn stop_all_on_signal(watch: Option<u32>) {
     std::thread::spawn(|| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -203,14 +246,56 @@ pub fn stop_all_on_signal() {
                 _ = term.recv() => {}
             }
         });
-        let live: Vec<u32> = LIVE.lock().unwrap().iter().copied().collect();
-        eprintln!(
-            "\nsluice-bench: interrupted; stopping {} process group(s)",
-            live.len()
-        );
-        for pid in live {
-            let _ = stop_group(pid, None);
-        }
-        std::process::exit(130);
+        stop_all_and_exit("interrupted");
     });
+    // `cargo xtask bench` runs xtask, and xtask us, through `cargo run`, which can leave them
+    // in a session of their own: a Ctrl-C that stops the outer cargo need not reach us. Our
+    // parent, or the process xtask names with `--watch-pid`, going away counts as an interrupt.
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(250));
+            let watched_gone = watch.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+            if std::os::unix::process::parent_id() != parent || watched_gone {
+                stop_all_and_exit("the command that started the bench exited");
+            }
+        }
+    });
+}
+
+fn stop_all_and_exit(why: &str) -> ! {
+    STOPPING.store(true, Ordering::SeqCst);
+    eprintln!("\nsluice-bench: {why}; stopping everything it started");
+    // All at once (TERM, up to 5 s, KILL), and again for anything the main thread registered
+    // meanwhile, until nothing of ours is left.
+    let mut stopped = BTreeSet::new();
+    loop {
+        let live: Vec<u32> = LIVE
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .filter(|p| !stopped.contains(p))
+            .collect();
+        if live.is_empty() {
+            break;
+        }
+        for &pid in &live {
+            signal_group(pid, "TERM");
+        }
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until && live.iter().any(|&p| running(p)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for &pid in live.iter().filter(|&&p| running(p)) {
+            signal_group(pid, "KILL");
+        }
+        stopped.extend(live);
+    }
+    for (pid, file) in PID_FILES.lock().unwrap().iter() {
+        if stopped.contains(pid) {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+    std::process::exit(130);
 }

@@ -32,6 +32,8 @@ pub struct Meta {
     pub quiet_pct: f64,
     pub quiet_max_wait_s: u64,
     pub sluice_version: String,
+    /// When the measured binary was built (its modification time), UTC.
+    pub sluice_built_utc: String,
     pub git_rev: String,
     pub targets: Vec<(String, String)>,
 }
@@ -209,7 +211,7 @@ pub fn verdicts(rows: &[Row]) -> Vec<Verdict> {
             let ratio = g.gateway_rps.median / n.gateway_rps.median.max(1e-9);
             out.push(Verdict {
                 goal,
-                measured: format!("{:.0} vs {:.0} req/s = {:.0}%", g.gateway_rps.median, n.gateway_rps.median, ratio * 100.0),
+                measured: format!("{:.0} vs {:.0} req/s = {:.1}%", g.gateway_rps.median, n.gateway_rps.median, ratio * 100.0),
                 pass: Some(ratio >= 0.6),
             });
         }
@@ -337,9 +339,10 @@ pub fn markdown(res: &Results) -> String {
     );
     let _ = writeln!(
         o,
-        "- sluice {} (git {}), release build; {}",
+        "- sluice {} (git {}), release build of {}; {}",
         m.sluice_version,
         m.git_rev,
+        m.sluice_built_utc,
         m.targets
             .iter()
             .map(|(n, d)| format!("`{n}`: {d}"))
@@ -372,7 +375,7 @@ pub fn markdown(res: &Results) -> String {
     let _ = writeln!(o, "## Latency and throughput\n");
     let _ = writeln!(
         o,
-        "| target | load | direct req/s | gateway req/s | gateway p50 / p99 / p99.9 ms | overhead p50 ms | overhead p99 ms | overhead p99.9 ms | CPU µs/req | peak RSS MiB | errors | noise (cores) |"
+        "| target | load | direct req/s | gateway req/s | gateway p50 / p99 / p99.9 ms | overhead p50 ms | overhead p99 ms | overhead p99.9 ms | CPU µs/req | kernel share of CPU | peak RSS MiB | errors | noise (cores) |"
     );
     let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &res.rows {

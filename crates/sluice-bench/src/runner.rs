@@ -34,6 +34,9 @@ pub struct RunArgs {
     /// Add the peers shared/bench can start (nginx-proxy, portkey, litellm).
     #[arg(long)]
     pub peers: bool,
+    /// Add only this peer (repeatable), e.g. `--peer nginx-proxy` for the 60% target alone.
+    #[arg(long = "peer")]
+    pub peer: Vec<String>,
     /// Repetitions [default: 3, quick 1]; medians are quoted.
     #[arg(long)]
     pub repeat: Option<u32>,
@@ -57,6 +60,10 @@ pub struct RunArgs {
     /// Skip the config-churn test.
     #[arg(long)]
     pub no_churn: bool,
+    /// Stop (cleaning up) when this process exits; `cargo xtask bench` passes the cargo that
+    /// runs it, so a Ctrl-C there stops the bench.
+    #[arg(long, hide = true)]
+    pub watch_pid: Option<u32>,
     /// The mock upstream's port (peers' configs expect 18000).
     #[arg(long, default_value_t = 18000)]
     pub mock_port: u16,
@@ -131,7 +138,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     let logs = out.join("logs");
     let lua = out.join("chat.lua");
     std::fs::write(&lua, wrk::CHAT_LUA)?;
-    procs::stop_all_on_signal();
+    procs::stop_all_on_signal(a.watch_pid);
 
     let is_root = std::process::Command::new("id")
         .arg("-u")
@@ -163,13 +170,24 @@ pub fn run(a: RunArgs) -> Result<()> {
         );
         loads.retain(|l| !matches!(l, Load::Rate { .. }));
     }
+    // Other engineers rebuild target/release/sluice in the same checkout: measure a hard link
+    // to the binary as it is now (cargo replaces the file, the link keeps this build).
+    let given = a
+        .sluice
+        .canonicalize()
+        .with_context(|| format!("no sluice binary at {}", a.sluice.display()))?;
+    let built = std::fs::metadata(&given)?
+        .modified()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let pinned = out.join("sluice-under-test");
+    if std::fs::hard_link(&given, &pinned).is_err() {
+        std::fs::copy(&given, &pinned).context("could not pin the sluice binary")?;
+    }
     let ctx = Ctx {
         out: out.clone(),
         logs: logs.clone(),
-        sluice: a
-            .sluice
-            .canonicalize()
-            .with_context(|| format!("no sluice binary at {}", a.sluice.display()))?,
+        sluice: pinned.clone(),
         exe: std::env::current_exe()?,
         shared,
         oha,
@@ -186,8 +204,13 @@ pub fn run(a: RunArgs) -> Result<()> {
         Kind::Sluice { governance: false },
         Kind::Sluice { governance: true },
     ];
-    if a.peers {
-        for p in PEERS {
+    let wanted: Vec<String> = if a.peer.is_empty() && a.peers {
+        PEERS.iter().map(|p| p.to_string()).collect()
+    } else {
+        a.peer.clone()
+    };
+    {
+        for p in wanted.iter().map(String::as_str) {
             match targets::peer_missing(ctx.shared.as_deref(), p) {
                 None => kinds.push(Kind::Peer(p.into())),
                 Some(why) => {
@@ -197,7 +220,7 @@ pub fn run(a: RunArgs) -> Result<()> {
             }
         }
     }
-    notes.push("governance on (`sluice+gov`): a virtual key with request and token limits and a budget, on the key and on its provider config, all far above what a run uses; they cost what the data plane does with them in this build (enforcement of limits and budgets is being built — rows measured before it lands do not include it)".into());
+    notes.push("governance on (`sluice+gov`): a virtual key with request and token limits and a budget, on the key and on its provider config, all far above what a run uses, so nothing is refused: the rows show what checking them costs in this build (builds from before limits enforcement landed only authenticate the key)".into());
 
     let mut runs: Vec<Run> = Vec::new();
     let mut starts = Vec::new();
@@ -422,13 +445,14 @@ pub fn run(a: RunArgs) -> Result<()> {
         quiet_pct: a.quiet_pct,
         quiet_max_wait_s: plan.quiet_wait,
         sluice_version: targets::sluice_version(&ctx.sluice),
+        sluice_built_utc: clock::utc_readable_at(built),
         git_rev: git_rev(),
         targets: targets_meta,
     };
     let png = out.join("latency.png");
     let title = format!(
         "Sluice vs direct{}: latency against throughput ({} mode, {})",
-        if a.peers { " and peers" } else { "" },
+        if wanted.is_empty() { "" } else { " and peers" },
         meta.mode,
         meta.started_utc
     );
@@ -436,6 +460,12 @@ pub fn run(a: RunArgs) -> Result<()> {
         Ok(true) => {}
         Ok(false) => notes.push("latency.png has no text: no TrueType font found under /usr/share/fonts (apt-get install fonts-dejavu-core)".into()),
         Err(e) => notes.push(format!("latency.png not drawn: {e:#}")),
+    }
+    // The link only pins the build for the run; the results say which build it was. The serve
+    // data dirs hold a throwaway store and its encryption key: nothing to keep.
+    let _ = std::fs::remove_file(&pinned);
+    for rep in 1..=plan.repeat {
+        let _ = std::fs::remove_dir_all(out.join(format!("serve-data-r{rep}")));
     }
     let results = Results {
         meta,

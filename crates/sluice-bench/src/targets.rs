@@ -101,7 +101,7 @@ impl Mock {
                 pid: Some(pid),
                 desc,
                 endpoint,
-                _guard: Some(Guard::adopt("mock", pid, Some(stop))),
+                _guard: Some(Guard::adopt("mock", pid, Some(stop))?.with_pid_file(pidfile)),
             });
         }
         let why = match (&ctx.shared, &nginx) {
@@ -124,7 +124,7 @@ impl Mock {
         wait_ready(&health, Duration::from_secs(20))?;
         Ok(Mock {
             pid: Some(pid),
-            desc: "sluice mock --no-auth (fallback: shared/bench or nginx missing)".into(),
+            desc: format!("sluice mock --no-auth ({why})"),
             endpoint,
             _guard: Some(guard),
         })
@@ -319,7 +319,8 @@ pub fn start(ctx: &Ctx, kind: &Kind, rep: u32, port: u16) -> Result<Running> {
                 .with_context(|| {
                     format!("{peer} did not start; see shared/bench/run/{proc_name}.log")
                 })?;
-            let guard = Guard::adopt(peer, pid, Some(peer_script(shared, peer, "peer_stop")));
+            let guard = Guard::adopt(peer, pid, Some(peer_script(shared, peer, "peer_stop")))?
+                .with_pid_file(shared.join(format!("run/{proc_name}.pid")));
             finish_start(
                 kind,
                 rep,

@@ -58,7 +58,8 @@ pub fn error_response(err: &GatewayError, ingress: Ingress) -> Response<GatewayB
 }
 
 /// `x-ratelimit-limit-KIND`, `x-ratelimit-remaining-KIND`, `x-ratelimit-reset-KIND` as OpenAI
-/// writes them (reset as a duration such as `1.5s`).
+/// writes them (reset as a duration such as `1.5s`). Names are static: this runs on every
+/// governed response.
 pub fn ratelimit_headers(
     h: &mut http::HeaderMap,
     kind: &str,
@@ -66,17 +67,27 @@ pub fn ratelimit_headers(
     remaining: u64,
     reset_in: std::time::Duration,
 ) {
-    let name = |what: &str| http::HeaderName::try_from(format!("x-ratelimit-{what}-{kind}"));
-    if let Ok(n) = name("limit") {
-        h.insert(n, HeaderValue::from(limit));
-    }
-    if let Ok(n) = name("remaining") {
-        h.insert(n, HeaderValue::from(remaining));
-    }
-    if let (Ok(n), Ok(v)) = (
-        name("reset"),
-        HeaderValue::from_str(&format!("{:.3}s", reset_in.as_secs_f64())),
-    ) {
-        h.insert(n, v);
+    use http::HeaderName;
+    let (l, r, t) = match kind {
+        "requests" => (
+            HeaderName::from_static("x-ratelimit-limit-requests"),
+            HeaderName::from_static("x-ratelimit-remaining-requests"),
+            HeaderName::from_static("x-ratelimit-reset-requests"),
+        ),
+        "tokens" => (
+            HeaderName::from_static("x-ratelimit-limit-tokens"),
+            HeaderName::from_static("x-ratelimit-remaining-tokens"),
+            HeaderName::from_static("x-ratelimit-reset-tokens"),
+        ),
+        _ => (
+            HeaderName::from_static("x-ratelimit-limit-budget-usd"),
+            HeaderName::from_static("x-ratelimit-remaining-budget-usd"),
+            HeaderName::from_static("x-ratelimit-reset-budget-usd"),
+        ),
+    };
+    h.insert(l, HeaderValue::from(limit));
+    h.insert(r, HeaderValue::from(remaining));
+    if let Ok(v) = HeaderValue::from_str(&format!("{:.3}s", reset_in.as_secs_f64())) {
+        h.insert(t, v);
     }
 }
