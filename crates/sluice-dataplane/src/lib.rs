@@ -66,6 +66,7 @@ impl Gateway {
 
     fn with_readiness(snapshot: Snapshot, ready: bool) -> Arc<Gateway> {
         metrics::install();
+        warm_up_tokenizer(&snapshot);
         let pools = upstream::UpstreamPools::default();
         let retry_budget = health::RetryBudgetState::new(&snapshot.dispatch);
         let runtime = Runtime::build(snapshot, &pools, None);
@@ -136,9 +137,24 @@ impl Gateway {
     }
 
     fn swap_in(&self, snapshot: Snapshot) {
+        warm_up_tokenizer(&snapshot);
         let current = self.runtime.load();
         let next = Runtime::build(snapshot, &self.pools, Some(&current));
         self.runtime.store(Arc::new(next));
         self.ready.store(true, Ordering::Release);
+    }
+}
+
+/// Admission estimates prompts with the BPE tokenizer, whose tables take ~150 ms to build: build
+/// them in the background as soon as a config with virtual keys arrives, not on the first
+/// governed request. Configs without virtual keys never pay for them.
+fn warm_up_tokenizer(snapshot: &Snapshot) {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    if snapshot.virtual_keys().next().is_some() {
+        STARTED.call_once(|| {
+            let _ = std::thread::Builder::new()
+                .name("sluice-tokenizer-warm-up".into())
+                .spawn(sluice_core::tokens::warm_up);
+        });
     }
 }
