@@ -176,23 +176,10 @@ impl GatewayError {
         }
     }
 
-    /// The error as a mid-stream SSE event in the client's wire format.
-    pub fn stream_event(&self, ingress: Ingress) -> Bytes {
-        let message = self.to_string();
-        match ingress {
-            Ingress::OpenAi => {
-                ingress::openai::sse_error(&message, self.openai_type(), self.code())
-            }
-            Ingress::Anthropic => {
-                let mut out = Vec::new();
-                ingress::anthropic::EventEncoder::new("").error(
-                    ingress::anthropic::error_type_for_status(self.status().as_u16()),
-                    &message,
-                    &mut out,
-                );
-                Bytes::from(out)
-            }
-        }
+    /// The error as a mid-stream OpenAI SSE event. (Anthropic streams render errors through
+    /// their own `EventEncoder`, which knows the stream's state.)
+    pub fn openai_stream_event(&self) -> Bytes {
+        ingress::openai::sse_error(&self.to_string(), self.openai_type(), self.code())
     }
 
     /// How many upstream attempts were made, for errors that come from dispatch.

@@ -83,7 +83,7 @@ impl StreamEncoder {
     fn error(&mut self, err: &GatewayError, out: &mut Vec<u8>) {
         match self {
             StreamEncoder::OpenAiChat { .. } | StreamEncoder::OpenAiCompletion => {
-                out.extend_from_slice(&err.stream_event(Ingress::OpenAi))
+                out.extend_from_slice(&err.openai_stream_event())
             }
             StreamEncoder::Anthropic(enc) => enc.error(
                 anthropic_ingress::error_type_for_status(err.status().as_u16()),
